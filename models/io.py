@@ -1,0 +1,189 @@
+"""Reading instance files: JSON, TOML, foreign formats, and tables named by relative path.
+
+Every problem found is reported in one :class:`InstanceError`, each with its location.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, ValidationError
+
+from models import front_warehouse
+from models.base import Evaluation, problems_from_validation
+from models.errors import InstanceError, Problem
+from models.orlib import read_orlib_cap
+
+
+@dataclass(frozen=True)
+class Family:
+    """What the loader needs to know about a problem family."""
+
+    schema: type[BaseModel]
+    cross_check: Callable[[dict[str, Any]], list[Problem]]
+    feasibility_check: Callable[[Any], list[Problem]]
+    evaluate: Callable[[Any, Any], Evaluation]
+    table_keys: tuple[str, ...] = ()
+
+
+FAMILIES: dict[str, Family] = {
+    front_warehouse.PROBLEM: Family(
+        schema=front_warehouse.FrontWarehouse,
+        cross_check=front_warehouse.cross_check,
+        feasibility_check=front_warehouse.feasibility_check,
+        evaluate=front_warehouse.evaluate,
+        table_keys=front_warehouse.TABLE_KEYS,
+    ),
+}
+
+INPUT_FORMATS = ("auto", "json", "toml", "orlib-cap")
+
+
+def load_instance(
+    path: str | Path,
+    *,
+    input_format: str = "auto",
+    capacity: float | None = None,
+    single_source: bool | None = None,
+) -> BaseModel:
+    """Read and validate an instance file.
+
+    ``input_format``: ``auto`` (by extension: .json, .toml), ``json``, ``toml``, or
+    ``orlib-cap`` (OR-Library capacitated warehouse location; ``capacity`` substitutes the
+    word `capacity` in capa/capb/capc). ``single_source`` overrides the file's field.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InstanceError(Problem("", f"cannot read the file ({exc.strerror})"), source=source) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InstanceError(Problem(f"line {line}", "not UTF-8 text"), source=source) from None
+
+    fmt = input_format
+    if fmt == "auto":
+        fmt = {".json": "json", ".toml": "toml"}.get(path.suffix.lower(), "")
+        if not fmt:
+            raise InstanceError(
+                Problem("", f"cannot tell the format from the extension '{path.suffix}'; pass --input-format ({', '.join(INPUT_FORMATS[1:])})"),
+                source=source,
+            )
+    if fmt == "orlib-cap":
+        doc = read_orlib_cap(text, name=path.stem, capacity=capacity, single_source=bool(single_source))
+    elif fmt in ("json", "toml"):
+        doc = _parse_text(text, fmt, source)
+        if capacity is not None:
+            raise InstanceError(Problem("--capacity", "only applies to --input-format orlib-cap"), source=source)
+    else:
+        raise InstanceError(Problem("--input-format", f"unknown format {fmt!r} (expected one of {', '.join(INPUT_FORMATS)})"), source=source)
+    if single_source is not None and isinstance(doc, dict):
+        doc["single_source"] = single_source
+    return parse_instance(doc, source=source, base_dir=path.parent)
+
+
+def parse_instance(doc: Any, *, source: str = "<instance>", base_dir: Path | None = None) -> BaseModel:
+    """Validate a document (already parsed JSON/TOML) into its family's schema."""
+    if not isinstance(doc, dict):
+        raise InstanceError(Problem("", f"the document must be an object (got {type(doc).__name__})"), source=source)
+    tag = doc.get("problem")
+    if tag not in FAMILIES:
+        known = ", ".join(sorted(FAMILIES))
+        raise InstanceError(Problem("problem", f"unknown or missing problem tag (got {tag!r}; expected one of {known})"), source=source)
+    family = FAMILIES[tag]
+    doc = dict(doc)
+    problems: list[Problem] = []
+    tables: dict[str, str] = {}
+    for key in family.table_keys:
+        ref = doc.get(key)
+        if isinstance(ref, dict) and set(ref) == {"table"}:
+            rows, table_problems = _read_table(ref["table"], base_dir or Path("."), key)
+            problems += table_problems
+            doc[key] = rows
+            tables[key] = str(ref["table"])
+
+    problems += family.cross_check(doc)
+    instance = None
+    try:
+        instance = family.schema.model_validate(doc)
+    except ValidationError as exc:
+        problems = problems_from_validation(exc) + problems
+    if instance is not None and not problems:
+        problems += family.feasibility_check(instance)
+    if problems:
+        raise InstanceError([_locate_in_table(p, tables) for p in problems], source=source)
+    return instance  # type: ignore[return-value]
+
+
+def evaluate(instance: BaseModel, solution: Any) -> Evaluation:
+    """Recompute the objective of ``solution`` and list violations, without any solver."""
+    return FAMILIES[instance.problem].evaluate(instance, solution)  # type: ignore[attr-defined]
+
+
+def _parse_text(text: str, fmt: str, source: str) -> Any:
+    if fmt == "json":
+        try:
+            return json.loads(text, parse_constant=_refuse_constant)
+        except json.JSONDecodeError as exc:
+            raise InstanceError(Problem(f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}"), source=source) from None
+        except ValueError as exc:
+            raise InstanceError(Problem("", str(exc)), source=source) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InstanceError(Problem("", f"invalid TOML: {exc}"), source=source) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows (got {name})")
+
+
+def _read_table(name: Any, base_dir: Path, key: str) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """Rows of a CSV table as dicts. Columns ``demand_<sku>`` gather into ``demand``; empty
+    cells are absent keys; numbers stay text and are converted by the schema."""
+    if not isinstance(name, str):
+        return [], [Problem(f"{key}.table", f"must be a file name (got {name!r})")]
+    path = base_dir / name
+    if path.suffix.lower() != ".csv":
+        return [], [Problem(f"{key}.table", f"only .csv tables are read (got {name!r})")]
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = []
+            for row in reader:
+                item: dict[str, Any] = {}
+                for col, cell in row.items():
+                    if col is None or cell is None or cell == "":
+                        continue
+                    col = col.strip()
+                    if col.startswith("demand_"):
+                        item.setdefault("demand", {})[col[len("demand_") :]] = cell
+                    else:
+                        item[col] = cell
+                if key == "zones":
+                    item.setdefault("demand", {})
+                rows.append(item)
+            return rows, []
+    except FileNotFoundError:
+        return [], [Problem(f"{key}.table", f"file not found: {path}")]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        return [], [Problem(f"{key}.table", f"cannot read {path}: {exc}")]
+
+
+def _locate_in_table(problem: Problem, tables: dict[str, str]) -> Problem:
+    """Add the table file and line to problems located in a list read from a table."""
+    for key, name in tables.items():
+        prefix = f"{key}["
+        if problem.where.startswith(prefix):
+            index = problem.where[len(prefix) :].split("]", 1)[0]
+            if index.isdigit():
+                return Problem(f"{problem.where} ({name} line {int(index) + 2})", problem.what)
+    return problem

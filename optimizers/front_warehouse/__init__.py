@@ -1,0 +1,38 @@
+"""Methods for the ``front_warehouse`` family."""
+
+from __future__ import annotations
+
+import time
+
+from models.front_warehouse import FrontWarehouse
+from optimizers.backends import BACKENDS, solve_linear
+from optimizers.front_warehouse import milp
+from optimizers.registry import Method, MethodOutput, register, remaining
+from optimizers.result import SolverOptions
+
+DEFAULT_BACKEND = "highs"  # fastest on the OR-Library set here: benchmarks/RESULTS.md
+
+
+def run_milp(instance: FrontWarehouse, backend: str | None, options: SolverOptions) -> MethodOutput:
+    start = time.perf_counter()
+    backend = backend or DEFAULT_BACKEND
+    integral = BACKENDS[backend].pure_integer_only and milp.integral_flows_exact(instance)
+    formulation = milp.build(instance, integral_flows=integral)
+    out = solve_linear(formulation.model, backend, remaining(options, start))
+    solution = None if out.x is None else milp.read_solution(formulation, out.x).to_dict()
+    model = formulation.model
+    meta = {"variables": model.num_vars, "constraints": model.num_rows, "integral_flows": integral}
+    return MethodOutput(out.status, out.objective, out.bound, solution, out.message, meta)
+
+
+register(
+    Method(
+        problem="front_warehouse",
+        name="milp",
+        description="strong extensive-form MILP (x <= d y), on any MILP backend",
+        run=run_milp,
+        backends=("highs", "scip", "cbc", "cpsat"),
+        default_backend=DEFAULT_BACKEND,
+    ),
+    default=True,
+)

@@ -1,0 +1,151 @@
+"""The method registry and :func:`solve`, the one way in for every family.
+
+A method registers under its family's ``problem`` tag, states which backends it can use and
+what it cannot handle; ``solve()`` picks the family's default, runs it within the time
+limit, re-checks the solution with the family's ``evaluate()`` and returns a :class:`Result`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from typing import Any, Callable
+
+from models import evaluate
+from models.base import TOLERANCE
+from models.errors import UsageError
+from optimizers.backends import BACKENDS
+from optimizers.result import Result, SolverOptions, Status, relative_gap
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MethodOutput:
+    """What a method returns to ``solve()``: the status and numbers, and the solution as
+    the family's JSON dict (None when there is none)."""
+
+    status: Status
+    objective: float | None = None
+    bound: float | None = None
+    solution: dict[str, Any] | None = None
+    message: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Method:
+    problem: str
+    name: str
+    description: str
+    run: Callable[[Any, str | None, SolverOptions], MethodOutput]
+    backends: tuple[str, ...] = ()  # empty: the method uses no backend
+    default_backend: str | None = None
+    maximize: bool = False
+    unsupported: Callable[[Any], str | None] = lambda instance: None
+
+
+METHODS: dict[str, dict[str, Method]] = {}
+DEFAULT_METHOD: dict[str, str] = {}
+
+
+def register(method: Method, *, default: bool = False) -> Method:
+    METHODS.setdefault(method.problem, {})[method.name] = method
+    if default or method.problem not in DEFAULT_METHOD:
+        DEFAULT_METHOD[method.problem] = method.name
+    return method
+
+
+def methods_for(problem: str) -> dict[str, Method]:
+    return METHODS.get(problem, {})
+
+
+def solve(
+    instance: Any,
+    method: str | None = None,
+    backend: str | None = None,
+    options: SolverOptions | None = None,
+) -> Result:
+    """Solve an instance loaded by ``models.load_instance``.
+
+    Raises only for a bad request (unknown method or backend, unsupported input); every
+    solver outcome, including infeasibility and limits, comes back as a :class:`Result`.
+    """
+    options = options or SolverOptions()
+    problem = instance.problem
+    if problem not in METHODS:
+        raise UsageError(f"problem '{problem}': no solver method is registered")
+    name = method or DEFAULT_METHOD[problem]
+    if name not in METHODS[problem]:
+        raise UsageError(f"--method: unknown method '{name}' for {problem} (known: {', '.join(METHODS[problem])})")
+    chosen = METHODS[problem][name]
+    if backend is not None and backend not in chosen.backends:
+        allowed = ", ".join(chosen.backends) or "none (it needs no backend)"
+        raise UsageError(f"--backend: method '{name}' cannot use backend '{backend}' (it can use: {allowed})")
+    reason = chosen.unsupported(instance)
+    if reason:
+        raise UsageError(f"--method {name}: {reason}")
+    backend = backend or chosen.default_backend
+
+    start = time.perf_counter()
+    out = chosen.run(instance, backend, options)
+    runtime = time.perf_counter() - start
+
+    evaluation = None
+    status, message = out.status, out.message
+    if out.solution is not None:
+        check = evaluate(instance, out.solution)
+        evaluation = check.to_dict()
+        if out.objective is not None and abs(check.objective - out.objective) > TOLERANCE * max(1.0, abs(out.objective)):
+            check.violations.append(f"objective mismatch: solver {out.objective!r}, evaluate() {check.objective!r}")
+            evaluation = check.to_dict()
+        if check.violations:
+            status = Status.ERROR
+            message = (message + "; " if message else "") + f"the solution fails evaluate(): {check.violations[0]}"
+            log.error("%s: %s", instance.name, message)
+    return Result(
+        problem=problem,
+        instance=instance.name,
+        status=status,
+        objective=out.objective,
+        bound=out.bound,
+        gap=relative_gap(out.objective, out.bound),
+        runtime_s=runtime,
+        method=name,
+        backend=backend,
+        options=options,
+        solution=out.solution,
+        evaluation=evaluation,
+        message=message,
+        meta={"instance_sha256": instance_digest(instance), "versions": _versions(backend), **out.meta},
+    )
+
+
+def instance_digest(instance: Any) -> str:
+    return hashlib.sha256(instance.model_dump_json().encode()).hexdigest()
+
+
+def remaining(options: SolverOptions, start: float) -> SolverOptions:
+    """``options`` with the time limit reduced by what has been spent since ``start``."""
+    if options.time_limit_s is None:
+        return options
+    return replace(options, time_limit_s=max(0.05, options.time_limit_s - (time.perf_counter() - start)))
+
+
+def _versions(backend: str | None) -> dict[str, str]:
+    out = {}
+    for dist in ("ecomopt", "numpy", "pydantic"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "unknown"
+    if backend in BACKENDS:
+        try:
+            out["backend"] = BACKENDS[backend].version()
+        except ImportError:
+            pass
+    return out
+
