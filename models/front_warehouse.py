@@ -530,7 +530,9 @@ def generate(
     peak = max((f for _, _, f in scenarios), default=1.0) if scenarios else 1.0
     cap = rng.uniform(0.6, 1.4, n_sites)
     cap = np.round(cap / cap.sum() * capacity_ratio * total_volume * peak, 0)
-    fixed = np.round(cap * rng.uniform(8.0, 12.0, n_sites) + rng.uniform(1000, 3000, n_sites), 0)
+    # rent: dearer towards the centre, so the network trades fixed cost against distance
+    rent = 6.0 + 8.0 * np.exp(-(((sx - centre) ** 2 + (sy - centre) ** 2) / (side_km / 3) ** 2))
+    fixed = np.round(cap * rent * rng.uniform(0.8, 1.2, n_sites), 0)
     status = ["candidate"] * n_sites
     for i in range(open_sites):
         status[i] = "open"

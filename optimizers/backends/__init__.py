@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from models.errors import BackendUnavailableError
-from optimizers.backends.base import Backend, Outcome
+from optimizers.backends.base import Backend, Outcome, native_output_to_stderr
 from optimizers.backends.cbc import CbcBackend
 from optimizers.backends.highs import HighsBackend
 from optimizers.backends.ortools import CpSatBackend, ScipBackend
@@ -60,7 +60,8 @@ def solve_linear(model: LinearModel, backend_name: str, options: SolverOptions) 
     if reason:
         raise BackendUnavailableError(f"--backend {backend_name}: {reason}")
     start = time.perf_counter()
-    out = backend.solve(model, options)
+    with native_output_to_stderr():
+        out = backend.solve(model, options)
     if out.status is None:
         out.status = _infeasible_or_unbounded(model, backend, options, time.perf_counter() - start)
     if out.status in (Status.INFEASIBLE, Status.UNBOUNDED, Status.NO_SOLUTION, Status.ERROR):
@@ -84,7 +85,8 @@ def _infeasible_or_unbounded(model: LinearModel, backend: Backend, options: Solv
     probe.add_constraints("rows", model.num_rows, A.row, A.col, A.data, lo=model.row_lo, hi=model.row_hi)
     left = None if options.time_limit_s is None else max(0.1, options.time_limit_s - spent)
     probe_options = SolverOptions(time_limit_s=left, gap=options.gap, threads=options.threads, seed=options.seed)
-    out = backend.solve(probe, probe_options)
+    with native_output_to_stderr():
+        out = backend.solve(probe, probe_options)
     if out.status in (Status.OPTIMAL, Status.FEASIBLE):
         return Status.UNBOUNDED
     if out.status is Status.INFEASIBLE:

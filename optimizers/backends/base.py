@@ -3,6 +3,10 @@ and reports honestly what it found and what it proved."""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,3 +46,25 @@ class Backend:
 
     def solve(self, model: LinearModel, options: SolverOptions) -> Outcome:
         raise NotImplementedError
+
+
+@contextmanager
+def native_output_to_stderr() -> Iterator[None]:
+    """Send what native solver code prints on file descriptor 1 to stderr for the duration,
+    so stdout carries only results (one JSON document with ``--format json``)."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real stdout (embedded interpreters, some test runners)
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        try:
+            sys.stdout.flush()
+        except ValueError:
+            pass
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -1,0 +1,259 @@
+"""The `ecomopt` command: parse -> call the library -> render -> exit code. Nothing else.
+
+Exit codes: 0 a solution (optimal or feasible); 3 no solution (infeasible, unbounded,
+no_solution); 2 bad usage or bad input; 1 internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from enum import Enum
+from functools import wraps
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from models import FAMILIES, INPUT_FORMATS, EcomoptError, InstanceError, load_instance
+
+app = typer.Typer(
+    name="ecomopt",
+    help="Operations optimization for e-commerce planners: front-warehouse networks, incentive budgets, membership pricing.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ecomopt")
+    except metadata.PackageNotFoundError:
+        return "0+checkout"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"ecomopt {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Operations optimization for e-commerce planners."""
+
+
+def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into located messages and exit codes; never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except InstanceError as exc:
+            err.print(exc.render(), markup=False)
+            raise typer.Exit(2) from None
+        except EcomoptError as exc:
+            err.print(f"error: {exc}", markup=False)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted", markup=False)
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug: say so plainly, keep the traceback for --debug
+            if os.environ.get("ECOMOPT_DEBUG"):
+                raise
+            err.print(f"internal error: {type(exc).__name__}: {exc} (set ECOMOPT_DEBUG=1 for the traceback)", markup=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+InstancePath = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Instance file (.json, .toml, or a foreign format with --input-format).")]
+InputFormat = Annotated[str, typer.Option("--input-format", help=f"One of: {', '.join(INPUT_FORMATS)}. auto goes by the extension.")]
+Capacity = Annotated[Optional[float], typer.Option("--capacity", help="orlib-cap only: the capacity of every site in capa/capb/capc (their files say `capacity`).", min=0)]
+SingleSource = Annotated[Optional[bool], typer.Option("--single-source/--multi-source", help="Override the instance's single_source field (foreign formats carry none).", show_default=False)]
+
+
+@app.command()
+@_guarded
+def solve(
+    instance: InstancePath,
+    method: Annotated[Optional[str], typer.Option(help="Solution method; default: the family's best (see `ecomopt backends`).")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="MILP backend: highs, scip, cbc, cpsat.")] = None,
+    time_limit: Annotated[Optional[float], typer.Option("--time-limit", help="Wall-clock seconds for the whole command, loading included. The best solution found so far is returned with status `feasible` and a bound.", min=0.01)] = None,
+    gap: Annotated[float, typer.Option(help="Relative optimality gap: `optimal` means proven within it.", min=0.0, max=0.999)] = 1e-6,
+    threads: Annotated[int, typer.Option(help="Solver threads (0: the backend decides). HiGHS and SCIP use one.", min=0)] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed passed to the backend.", min=0)] = 0,
+    input_format: InputFormat = "auto",
+    capacity: Capacity = None,
+    single_source: SingleSource = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="table: for people; json: exactly one JSON document on stdout.")] = OutputFormat.table,
+    output: Annotated[Optional[Path], typer.Option(help="Also write the JSON result to this file (atomically).", dir_okay=False)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the solver's log on stderr.")] = False,
+) -> None:
+    """Solve an instance and print the solution with its status, objective, bound and gap.
+
+    \b
+    Examples:
+      ecomopt solve instances/front_warehouse/metro-40x400.json
+      ecomopt solve instances/orlib/cap41.txt --input-format orlib-cap --format json
+      ecomopt solve instances/orlib/capa.txt --input-format orlib-cap --capacity 8000 --time-limit 60
+    """
+    started = time.perf_counter()
+    from optimizers import SolverOptions, solve as run_solve
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    inst = load_instance(instance, input_format=input_format, capacity=capacity, single_source=single_source)
+    left = None if time_limit is None else max(0.05, time_limit - (time.perf_counter() - started))
+    options = SolverOptions(time_limit_s=left, gap=gap, threads=threads, seed=seed, verbose=verbose)
+    result = run_solve(inst, method=method, backend=backend, options=options)
+    document = result.to_dict()
+    if output is not None:
+        write_atomic(output, json.dumps(document, indent=2) + "\n")
+    if output_format is OutputFormat.json:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        _render(document, inst)
+    if result.message and result.status.value != "optimal" and output_format is OutputFormat.table:
+        err.print(f"note: {result.message}", markup=False)
+    raise typer.Exit(result.status.exit_code)
+
+
+@app.command()
+@_guarded
+def validate(instance: InstancePath, input_format: InputFormat = "auto", capacity: Capacity = None, single_source: SingleSource = None) -> None:
+    """Check an instance file and list every problem with its location (exit 2 if any)."""
+    inst = load_instance(instance, input_format=input_format, capacity=capacity, single_source=single_source)
+    sizes = ", ".join(f"{len(v)} {k}" for k, v in inst.model_dump().items() if isinstance(v, list))
+    out.print(f"ok: {inst.name} ({inst.problem}; {sizes})", markup=False)
+
+
+@app.command()
+@_guarded
+def schema(problem: Annotated[str, typer.Argument(help=f"One of: {', '.join(FAMILIES)}.")]) -> None:
+    """Print the JSON Schema of a problem family's instance files."""
+    if problem not in FAMILIES:
+        err.print(f"problem: unknown problem '{problem}' (known: {', '.join(FAMILIES)})", markup=False)
+        raise typer.Exit(2)
+    sys.stdout.write(json.dumps(FAMILIES[problem].schema.model_json_schema(), indent=2) + "\n")
+
+
+@app.command()
+@_guarded
+def backends() -> None:
+    """List the MILP backends, whether they are installed here, and the methods per family."""
+    from optimizers import DEFAULT_METHOD, METHODS, backend_info
+
+    table = Table(title="backends")
+    for col in ("backend", "installed", "version", "what it is"):
+        table.add_column(col)
+    for info in backend_info():
+        table.add_row(info.name, "yes" if info.installed else "no", info.version, info.description)
+    out.print(table)
+    methods = Table(title="methods")
+    for col in ("problem", "method", "backends (default first)", "what it is"):
+        methods.add_column(col)
+    for problem, registered in METHODS.items():
+        for name, m in registered.items():
+            label = name + (" (default)" if DEFAULT_METHOD.get(problem) == name else "")
+            order = [m.default_backend] + [b for b in m.backends if b != m.default_backend] if m.default_backend else list(m.backends)
+            methods.add_row(problem, label, ", ".join(order) or "-", m.description)
+    out.print(methods)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and a rename: never a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.2f}"
+    return str(value)
+
+
+def _render(doc: dict[str, Any], inst: Any) -> None:
+    summary = Table(title=f"{doc['problem']}: {doc['instance']}", show_header=False)
+    summary.add_column("key", style="bold")
+    summary.add_column("value")
+    gap = doc["gap"]
+    rows = [
+        ("status", doc["status"]),
+        ("objective", _fmt(doc["objective"])),
+        ("bound", _fmt(doc["bound"])),
+        ("gap", "-" if gap is None else "0" if gap == 0 else f"{gap:.3%}" if gap >= 1e-5 else f"{gap:.1e}"),
+        ("time", f"{doc['runtime_s']:.2f} s"),
+        ("method", f"{doc['method']} ({doc['backend']})" if doc["backend"] else doc["method"]),
+    ]
+    evaluation = doc.get("evaluation")
+    if evaluation:
+        rows.append(("re-checked", "passes evaluate()" if evaluation["feasible"] else f"{len(evaluation['violations'])} violations"))
+    for key, value in rows:
+        summary.add_row(key, value)
+    out.print(summary)
+    if doc["solution"] and doc["problem"] == "front_warehouse":
+        _render_front_warehouse(doc, inst)
+
+
+def _render_front_warehouse(doc: dict[str, Any], inst: Any) -> None:
+    solution, evaluation = doc["solution"], doc["evaluation"] or {}
+    volume = {k.id: k.unit_volume for k in inst.skus}
+    sites = {s.id: s for s in inst.sites}
+    stocked: dict[str, float] = {}
+    for s in solution["stock"]:
+        stocked[s["site"]] = stocked.get(s["site"], 0.0) + s["units"] * volume[s["sku"]]
+    zones: dict[str, set[str]] = {}
+    for f in solution["flows"]:
+        zones.setdefault(f["site"], set()).add(f["zone"])
+    table = Table(title=f"{len(solution['open_sites'])} open sites")
+    for col, justify in (("site", "left"), ("status", "left"), ("fixed cost", "right"), ("zones served", "right"), ("stock volume", "right"), ("capacity", "right"), ("use", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for site_id in solution["open_sites"]:
+        site = sites[site_id]
+        used = stocked.get(site_id, 0.0)
+        use = f"{used / site.capacity:.0%}" if site.capacity else "-"
+        table.add_row(site_id, site.status, _fmt(site.fixed_cost), str(len(zones.get(site_id, ()))), _fmt(used), _fmt(site.capacity), use)
+    out.print(table)
+    costs = Table(title="cost and service", show_header=False)
+    costs.add_column("key", style="bold")
+    costs.add_column("value", justify="right")
+    for key in ("fixed_cost", "holding_cost", "transport_cost", "depot_and_lost_cost"):
+        costs.add_row(key.replace("_", " "), _fmt(evaluation.get(key)))
+    for label, key in (("share within promise", "share_within_promise"), ("depot units", "depot_units"), ("lost units", "lost_units")):
+        for scenario, value in (evaluation.get(key) or {}).items():
+            shown = f"{value:.1%}" if key == "share_within_promise" else _fmt(value)
+            costs.add_row(f"{label} [{scenario}]", shown)
+    out.print(costs)
+
+
+if __name__ == "__main__":
+    app()
