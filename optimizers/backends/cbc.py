@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -34,9 +35,7 @@ class CbcBackend(Backend):
         prob = pulp.LpProblem(_safe(model.name), sense)
         lb, ub, integer = model.lb, model.ub, model.integer
         cat = {True: pulp.LpInteger, False: pulp.LpContinuous}
-        variables = [
-            pulp.LpVariable(f"x{j}", _none(lb[j]), _none(ub[j]), cat[bool(integer[j])]) for j in range(model.num_vars)
-        ]
+        variables = [prob.add_variable(f"x{j}", _none(lb[j]), _none(ub[j]), cat[bool(integer[j])]) for j in range(model.num_vars)]
         prob += pulp.LpAffineExpression([(variables[j], float(c)) for j, c in enumerate(model.cost) if c], constant=model.offset)
         A = model.matrix()
         lo, hi = model.row_lo, model.row_hi
@@ -54,15 +53,17 @@ class CbcBackend(Backend):
         fd, log_path = tempfile.mkstemp(prefix="ecomopt-cbc-", suffix=".log")
         os.close(fd)
         try:
-            cmd = pulp.PULP_CBC_CMD(
-                msg=options.verbose,
-                timeLimit=options.time_limit_s,
-                gapRel=options.gap,
-                gapAbs=0.0,
-                threads=options.threads or None,
-                logPath=log_path,
-                options=[f"randomCbcSeed {options.seed + 1}", f"randomSeed {options.seed + 1}"],
-            )
+            with warnings.catch_warnings():  # PuLP 3 announces its 4.0 API; we pin pulp<4
+                warnings.simplefilter("ignore", DeprecationWarning)
+                cmd = pulp.PULP_CBC_CMD(
+                    msg=options.verbose,
+                    timeLimit=options.time_limit_s,
+                    gapRel=options.gap,
+                    gapAbs=0.0,
+                    threads=options.threads or None,
+                    logPath=log_path,
+                    options=[f"randomCbcSeed {options.seed + 1}", f"randomSeed {options.seed + 1}"],
+                )
             prob.solve(cmd)
             with open(log_path, encoding="utf-8", errors="replace") as fh:
                 log = fh.read()

@@ -1,0 +1,18 @@
+import csv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTANCES = ROOT / "instances"
+ORLIB = INSTANCES / "orlib"
+
+
+def read_tsv(name: str) -> list[dict[str, str]]:
+    with open(ORLIB / name, newline="") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+@pytest.fixture
+def town_path() -> Path:
+    return INSTANCES / "front_warehouse" / "town-12x60.json"
