@@ -12,11 +12,12 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from enum import Enum
 from functools import wraps
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -119,7 +120,8 @@ def solve(
       ecomopt solve instances/orlib/capa.txt --input-format orlib-cap --capacity 8000 --time-limit 60
     """
     started = time.perf_counter()
-    from optimizers import SolverOptions, solve as run_solve
+    from optimizers import SolverOptions
+    from optimizers import solve as run_solve
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     inst = load_instance(instance, input_format=input_format, capacity=capacity, single_source=single_source)

@@ -16,11 +16,11 @@ import numpy as np
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat
 
 from models.base import (
+    TOLERANCE,
     Envelope,
     Evaluation,
     Id,
     Strict,
-    TOLERANCE,
     duplicate_ids,
     exceeds,
     raw_ids,
@@ -168,7 +168,7 @@ def feasibility_check(inst: FrontWarehouse) -> list[Problem]:
             Problem("max_open_sites", f"{must_open} sites have status 'open' but at most {inst.max_open_sites} may be open")
         )
     fallback = net.has_depot | net.lost_allowed  # per sku
-    for j, zone in enumerate(inst.zones):
+    for j in range(len(inst.zones)):
         reachable = bool(net.arc_zone.size) and bool(np.any(net.arc_zone == j))
         for k, sku in enumerate(net.sku_ids):
             if net.demand[j, k] > 0 and not reachable and not fallback[k]:
@@ -435,16 +435,16 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
     stock = shipped.max(axis=0) if W else np.zeros((I, K))
     if solution.stock:
         stock = np.zeros((I, K))
-        for n, s in enumerate(solution.stock):
-            i, k = site_pos.get(s.site), sku_pos.get(s.sku)
+        for n, item in enumerate(solution.stock):
+            i, k = site_pos.get(item.site), sku_pos.get(item.sku)
             if i is None or k is None:
-                bad.append(f"stock[{n}]: unknown site or sku ({s.site}, {s.sku})")
+                bad.append(f"stock[{n}]: unknown site or sku ({item.site}, {item.sku})")
                 continue
-            if s.units < -TOLERANCE:
-                bad.append(f"stock[{n}].units: must be >= 0 (got {s.units})")
-            if s.units > TOLERANCE and not is_open[i]:
-                bad.append(f"stock[{n}]: site '{s.site}' holds stock but is not open")
-            stock[i, k] += s.units
+            if item.units < -TOLERANCE:
+                bad.append(f"stock[{n}].units: must be >= 0 (got {item.units})")
+            if item.units > TOLERANCE and not is_open[i]:
+                bad.append(f"stock[{n}]: site '{item.site}' holds stock but is not open")
+            stock[i, k] += item.units
         for w, i, k in zip(*np.nonzero(shipped - stock[None] > TOLERANCE * np.maximum(1.0, stock[None]))):
             bad.append(
                 f"site '{net.site_ids[i]}', sku '{net.sku_ids[k]}', scenario '{net.scenario_ids[w]}': "

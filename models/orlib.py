@@ -25,7 +25,7 @@ def read_orlib_cap(
     def take(what: str, allow_word: bool = False) -> tuple[float | str, int]:
         nonlocal pos
         if pos >= len(tokens):
-            raise InstanceError(Problem(f"end of file", f"expected {what}, the file ends early"), source=name)
+            raise InstanceError(Problem("end of file", f"expected {what}, the file ends early"), source=name)
         line, tok = tokens[pos]
         pos += 1
         if allow_word and tok.lower() == "capacity":

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 from models import evaluate
 from models.base import TOLERANCE

@@ -19,6 +19,7 @@ def run_milp(instance: FrontWarehouse, backend: str | None, options: SolverOptio
     integral = BACKENDS[backend].pure_integer_only and milp.integral_flows_exact(instance)
     formulation = milp.build(instance, integral_flows=integral)
     out = solve_linear(formulation.model, backend, remaining(options, start))
+    assert out.status is not None  # solve_linear settles "infeasible or unbounded"
     solution = None if out.x is None else milp.read_solution(formulation, out.x).to_dict()
     model = formulation.model
     meta = {"variables": model.num_vars, "constraints": model.num_rows, "integral_flows": integral}
