@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from models import FAMILIES, INPUT_FORMATS, EcomoptError, InstanceError, load_instance
+from models import FAMILIES, INPUT_FORMATS, EcomoptError, InstanceError, UsageError, load_instance
 
 app = typer.Typer(
     name="ecomopt",
@@ -123,20 +123,28 @@ def solve(
     from optimizers import SolverOptions
     from optimizers import solve as run_solve
 
+    if output is not None and not output.resolve().parent.is_dir():
+        raise UsageError(f"--output: folder {output.resolve().parent} does not exist")
+
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     inst = load_instance(instance, input_format=input_format, capacity=capacity, single_source=single_source)
     left = None if time_limit is None else max(0.05, time_limit - (time.perf_counter() - started))
     options = SolverOptions(time_limit_s=left, gap=gap, threads=threads, seed=seed, verbose=verbose)
     result = run_solve(inst, method=method, backend=backend, options=options)
     document = result.to_dict()
-    if output is not None:
-        write_atomic(output, json.dumps(document, indent=2) + "\n")
     if output_format is OutputFormat.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         _render(document, inst)
+    if output is not None:
+        try:
+            write_atomic(output, json.dumps(document, indent=2) + "\n")
+        except OSError as exc:
+            raise UsageError(f"--output: cannot write {output} ({exc.strerror})") from None
     if result.message and result.status.value != "optimal" and output_format is OutputFormat.table:
         err.print(f"note: {result.message}", markup=False)
+    for name in result.meta.get("ignored_options", []):
+        err.print(f"note: backend {result.backend} has no {name} option; --{name} was ignored", markup=False)
     raise typer.Exit(result.status.exit_code)
 
 

@@ -12,72 +12,75 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from models.errors import InstanceError, Problem
 
 
-def read_orlib_cap(
-    text: str, *, name: str, capacity: float | None = None, single_source: bool = False
-) -> dict[str, Any]:
+def read_orlib_cap(text: str, *, name: str, capacity: float | None = None, single_source: bool = False) -> dict[str, Any]:
     """Turn an OR-Library ``cap`` file into a ``front_warehouse`` document."""
-    tokens = _tokens(text)
-    pos = 0
+    tokens = text.split()
 
-    def take(what: str, allow_word: bool = False) -> tuple[float | str, int]:
-        nonlocal pos
-        if pos >= len(tokens):
-            raise InstanceError(Problem("end of file", f"expected {what}, the file ends early"), source=name)
-        line, tok = tokens[pos]
-        pos += 1
-        if allow_word and tok.lower() == "capacity":
-            return "capacity", line
-        try:
-            return float(tok), line
-        except ValueError:
-            raise InstanceError(Problem(f"line {line}", f"expected {what} (got {tok!r})"), source=name) from None
+    def fail(index: int, what: str) -> InstanceError:
+        if index >= len(tokens):
+            return InstanceError(Problem("end of file", f"expected {what}, the file ends early"), source=name)
+        return InstanceError(Problem(f"line {_line_of(text, index)}", f"expected {what} (got {tokens[index]!r})"), source=name)
 
-    m, _ = take("the number of warehouses")
-    n, _ = take("the number of customers")
-    if not (float(m).is_integer() and float(n).is_integer() and m > 0 and n > 0):
-        raise InstanceError(Problem("line 1", f"expected two positive integers m n (got {m:g} {n:g})"), source=name)
-    m, n = int(m), int(n)
+    if len(tokens) < 2 or not all(t.isdigit() and int(t) > 0 for t in tokens[:2]):
+        raise fail(0 if len(tokens) < 2 else 1, "two positive integers m n (warehouses, customers)")
+    m, n = int(tokens[0]), int(tokens[1])
+    expected = 2 + 2 * m + n * (1 + m)
+    if len(tokens) != expected:
+        if len(tokens) < expected:
+            raise fail(len(tokens), f"{expected - 2} numbers after 'm n' for m={m}, n={n}")
+        raise fail(expected, "the end of the file after the last customer")
 
-    sites = []
-    for i in range(m):
-        cap, line = take(f"the capacity of warehouse {i + 1}", allow_word=True)
-        fixed, _ = take(f"the fixed cost of warehouse {i + 1}")
-        if cap == "capacity":
-            if capacity is None:
-                raise InstanceError(
-                    Problem(f"line {line}", "capacity is the word 'capacity': give it with --capacity N (capa: 8000-14000, capb/capc: 5000-8000)"),
-                    source=name,
-                )
-            cap = capacity
-        sites.append({"id": str(i + 1), "fixed_cost": fixed, "capacity": cap})
+    site_tokens = tokens[2 : 2 + 2 * m]
+    if any(t.lower() == "capacity" for t in site_tokens[0::2]) and capacity is None:
+        first = 2 + 2 * next(i for i, t in enumerate(site_tokens[0::2]) if t.lower() == "capacity")
+        raise InstanceError(
+            Problem(f"line {_line_of(text, first)}", "capacity is the word 'capacity': give it with --capacity N (capa: 8000-14000, capb/capc: 5000-8000)"),
+            source=name,
+        )
+    site_tokens[0::2] = [str(capacity) if t.lower() == "capacity" else t for t in site_tokens[0::2]]
+    sites = _numbers(site_tokens, 2, text, tokens, fail, "a number (capacity or fixed cost)").reshape(m, 2)
+    body = _numbers(tokens[2 + 2 * m :], 2 + 2 * m, text, tokens, fail, "a number (demand or cost)").reshape(n, 1 + m)
+    demand, cost = body[:, 0], body[:, 1:]
+    per_unit = np.divide(cost, demand[:, None], out=np.zeros_like(cost), where=demand[:, None] != 0)
 
-    zones, arcs = [], []
-    for j in range(n):
-        demand, _ = take(f"the demand of customer {j + 1}")
-        zone = str(j + 1)
-        zones.append({"id": zone, "demand": {"unit": demand}})
-        for i in range(m):
-            cost, _ = take(f"the cost of customer {j + 1} from warehouse {i + 1}")
-            per_unit = cost / demand if demand else 0.0  # type: ignore[operator]
-            arcs.append({"site": str(i + 1), "zone": zone, "cost_per_unit": per_unit})
-    if pos != len(tokens):
-        line, tok = tokens[pos]
-        raise InstanceError(Problem(f"line {line}", f"unexpected data after the last customer (got {tok!r})"), source=name)
+    site_ids = [str(i + 1) for i in range(m)]
     return {
         "problem": "front_warehouse",
         "schema_version": 1,
         "name": name,
         "description": "OR-Library capacitated warehouse location (Beasley 1990)",
         "skus": [{"id": "unit", "unit_volume": 1.0}],
-        "sites": sites,
-        "zones": zones,
-        "arcs": arcs,
+        "sites": [{"id": site_ids[i], "fixed_cost": float(sites[i, 1]), "capacity": float(sites[i, 0])} for i in range(m)],
+        "zones": [{"id": str(j + 1), "demand": {"unit": float(demand[j])}} for j in range(n)],
+        "arcs": [
+            {"site": site_ids[i], "zone": str(j + 1), "cost_per_unit": float(per_unit[j, i])} for j in range(n) for i in range(m)
+        ],
         "single_source": single_source,
     }
 
 
-def _tokens(text: str) -> list[tuple[int, str]]:
-    return [(n, tok) for n, line in enumerate(text.splitlines(), start=1) for tok in line.split()]
+def _numbers(part: list[str], offset: int, text: str, tokens: list[str], fail: Any, what: str) -> np.ndarray:
+    try:
+        return np.array(part, dtype=float)
+    except ValueError:
+        for k, tok in enumerate(part):
+            try:
+                float(tok)
+            except ValueError:
+                raise fail(offset + k, what) from None
+        raise
+
+
+def _line_of(text: str, token_index: int) -> int:
+    """The 1-based line on which the token with this index stands (for messages only)."""
+    seen = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        seen += len(line.split())
+        if seen > token_index:
+            return number
+    return max(1, text.count("\n") + 1)

@@ -111,3 +111,8 @@ def test_python_cli_py_works_from_a_checkout():
 
     out = subprocess.run([sys.executable, "cli.py", "--version"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("ecomopt")
+
+
+def test_output_into_a_missing_folder_exits_2_before_solving(tmp_path):
+    res = run("solve", INSTANCES / "front_warehouse" / "town-12x60.json", "--output", tmp_path / "nope" / "r.json")
+    assert res.exit_code == 2 and "--output" in res.stderr and res.stdout == ""

@@ -114,7 +114,7 @@ def test_orlib_capacity_word_needs_capacity_option(tmp_path):
     with pytest.raises(InstanceError, match="--capacity"):
         load_instance(ORLIB / "capa.txt", input_format="orlib-cap")
     short = tmp_path / "short.txt"
-    short.write_text("2 1\n10 5\n10 x\n")
+    short.write_text("2 1\n10 5\n10 x\n4 1 2\n")
     with pytest.raises(InstanceError, match="line 3"):
         load_instance(short, input_format="orlib-cap")
 
@@ -132,3 +132,10 @@ def test_shipped_schema_matches_the_code():
 
     shipped = json.loads((INSTANCES / "schema" / "front_warehouse.json").read_text())
     assert shipped == FrontWarehouse.model_json_schema(), "run `make schemas`"
+
+
+def test_orlib_truncated_file(tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("2 1\n10 5\n10 3\n4 1\n")
+    with pytest.raises(InstanceError, match="ends early"):
+        load_instance(short, input_format="orlib-cap")

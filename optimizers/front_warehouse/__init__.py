@@ -22,7 +22,7 @@ def run_milp(instance: FrontWarehouse, backend: str | None, options: SolverOptio
     assert out.status is not None  # solve_linear settles "infeasible or unbounded"
     solution = None if out.x is None else milp.read_solution(formulation, out.x).to_dict()
     model = formulation.model
-    meta = {"variables": model.num_vars, "constraints": model.num_rows, "integral_flows": integral}
+    meta = {"variables": model.num_vars, "constraints": model.num_rows, "integral_flows": integral, "ignored_options": out.ignored_options}
     return MethodOutput(out.status, out.objective, out.bound, solution, out.message, meta)
 
 
