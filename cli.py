@@ -32,7 +32,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
+# Tables written to a file or pipe get room instead of the 80 columns rich assumes there.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -188,6 +189,120 @@ def backends() -> None:
             order = [m.default_backend] + [b for b in m.backends if b != m.default_backend] if m.default_backend else list(m.backends)
             methods.add_row(problem, label, ", ".join(order) or "-", m.description)
     out.print(methods)
+
+
+bench_app = typer.Typer(help="Batch runs over instance sets: run a suite, report it, compare two runs.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+@bench_app.command("run")
+@_guarded
+def bench_run(
+    suite_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Suite file (TOML): instances, methods, options, seeds, references.")],
+    workers: Annotated[int, typer.Option(help="Worker processes (1: in this process). One solver thread each.", min=1)] = 2,
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786); default $DASK_SCHEDULER_ADDRESS. Needs ecomopt[dask].")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="JSONL file, one record per finished run (default: bench-<suite>.jsonl).", dir_okay=False)] = None,
+    resume: Annotated[bool, typer.Option(help="Continue --out: skip runs it already records.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a benchmark suite; every finished run is appended to the JSONL file at once.
+
+    \b
+    Examples:
+      ecomopt bench run benchmarks/suites/smoke.toml
+      ecomopt bench run benchmarks/suites/orlib-cap.toml --workers 2 --out cap.jsonl --resume
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from optimizers.bench import load_suite, read_records, run_suite, summary
+
+    suite, runs = load_suite(suite_file)
+    out_path = out_file or Path(f"bench-{suite.name}.jsonl")
+    if not out_path.resolve().parent.is_dir():
+        raise UsageError(f"--out: folder {out_path.resolve().parent} does not exist")
+    scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    command = f"ecomopt bench run {suite_file} --workers {workers}" + (f" --scheduler {scheduler}" if scheduler else "")
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err, disable=quiet or not err.is_terminal)
+    with progress:
+        task = progress.add_task(suite.name, total=len(runs))
+        counts = {"error": 0}
+
+        def tick(record: dict) -> None:
+            counts["error"] += record["status"] == "error"
+            progress.update(task, advance=1, description=f"{suite.name} ({counts['error']} errors)" if counts["error"] else suite.name)
+
+        done, skipped = run_suite(runs, out_path, workers=workers, scheduler=scheduler, resume=resume, on_record=tick, command=command)
+        progress.update(task, completed=len(runs))
+    records = [r for r in read_records(out_path) if r["suite"] == suite.name]
+    _render_rows(summary(records), "summary: " + suite.name)
+    err.print(f"{done} runs done, {skipped} already recorded; records in {out_path}", markup=False)
+
+
+@bench_app.command("report")
+@_guarded
+def bench_report(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="JSONL files written by `bench run`.")],
+    output_format: Annotated[ReportFormat, typer.Option("--format", help="table, json, or markdown (for RESULTS.md).")] = ReportFormat.table,
+    output: Annotated[Optional[Path], typer.Option(help="Write the report to this file (atomically) instead of stdout.", dir_okay=False)] = None,
+) -> None:
+    """Summarise benchmark records: per method and per instance, with ratios to the baseline."""
+    from optimizers.bench import per_instance, read_records, summary, to_markdown
+
+    records = [r for f in files for r in read_records(f)]
+    if not records:
+        raise UsageError(f"no records in {', '.join(map(str, files))}")
+    if output_format is ReportFormat.markdown:
+        text = "# Benchmark results\n\nRegenerate: `make bench-results` (runs the suites, then `ecomopt bench report ... --format markdown`).\n\n" + to_markdown(records)
+    elif output_format is ReportFormat.json:
+        text = json.dumps({"summary": summary(records), "instances": per_instance(records)}, indent=2)
+    else:
+        _render_rows(per_instance(records), "per instance")
+        _render_rows(summary(records), "summary")
+        return
+    if output is not None:
+        write_atomic(output, text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+@bench_app.command("compare")
+@_guarded
+def bench_compare(
+    a: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The reference JSONL (before).")],
+    b: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The JSONL to compare (after).")],
+    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+) -> None:
+    """Compare two runs of the same suite run by run: statuses, objectives, time ratio b/a."""
+    from optimizers.bench import compare, read_records
+
+    rows, total = compare(read_records(a), read_records(b))
+    if output_format is OutputFormat.json:
+        sys.stdout.write(json.dumps({"runs": rows, "total": total}, indent=2) + "\n")
+        return
+    _render_rows(rows, f"{a} vs {b}")
+    _render_rows([total], "total")
+
+
+def _render_rows(rows: list[dict], title: str) -> None:
+    from optimizers.bench.report import fmt
+
+    if not rows:
+        out.print(f"{title}: nothing to show", markup=False)
+        return
+    columns = [c for c in rows[0] if c not in ("suite", "group", "baseline") or len({r.get(c) for r in rows}) > 1]
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col.replace("_", " "), overflow="fold")
+    for row in rows:
+        table.add_row(*(fmt(row.get(c)) for c in columns))
+    out.print(table)
 
 
 def write_atomic(path: Path, text: str) -> None:

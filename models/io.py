@@ -69,26 +69,48 @@ def load_instance(
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InstanceError(Problem(f"line {line}", "not UTF-8 text"), source=source) from None
+    return loads_instance(
+        text, input_format=resolve_format(path, input_format), name=path.stem, source=source,
+        base_dir=path.parent, capacity=capacity, single_source=single_source,
+    )
 
-    fmt = input_format
-    if fmt == "auto":
-        fmt = {".json": "json", ".toml": "toml"}.get(path.suffix.lower(), "")
-        if not fmt:
-            raise InstanceError(
-                Problem("", f"cannot tell the format from the extension '{path.suffix}'; pass --input-format ({', '.join(INPUT_FORMATS[1:])})"),
-                source=source,
-            )
-    if fmt == "orlib-cap":
-        doc = read_orlib_cap(text, name=path.stem, capacity=capacity, single_source=bool(single_source))
-    elif fmt in ("json", "toml"):
-        doc = _parse_text(text, fmt, source)
+
+def resolve_format(path: Path, input_format: str = "auto") -> str:
+    """The concrete input format of ``path`` (``auto`` goes by the extension)."""
+    if input_format != "auto":
+        return input_format
+    fmt = {".json": "json", ".toml": "toml"}.get(path.suffix.lower(), "")
+    if not fmt:
+        raise InstanceError(
+            Problem("", f"cannot tell the format from the extension '{path.suffix}'; pass --input-format ({', '.join(INPUT_FORMATS[1:])})"),
+            source=str(path),
+        )
+    return fmt
+
+
+def loads_instance(
+    text: str,
+    *,
+    input_format: str,
+    name: str = "instance",
+    source: str | None = None,
+    base_dir: Path | None = None,
+    capacity: float | None = None,
+    single_source: bool | None = None,
+) -> BaseModel:
+    """Validate an instance given as text (what batch workers receive instead of a path)."""
+    source = source or name
+    if input_format == "orlib-cap":
+        doc = read_orlib_cap(text, name=name, capacity=capacity, single_source=bool(single_source))
+    elif input_format in ("json", "toml"):
+        doc = _parse_text(text, input_format, source)
         if capacity is not None:
             raise InstanceError(Problem("--capacity", "only applies to --input-format orlib-cap"), source=source)
     else:
-        raise InstanceError(Problem("--input-format", f"unknown format {fmt!r} (expected one of {', '.join(INPUT_FORMATS)})"), source=source)
+        raise InstanceError(Problem("--input-format", f"unknown format {input_format!r} (expected one of {', '.join(INPUT_FORMATS)})"), source=source)
     if single_source is not None and isinstance(doc, dict):
         doc["single_source"] = single_source
-    return parse_instance(doc, source=source, base_dir=path.parent)
+    return parse_instance(doc, source=source, base_dir=base_dir)
 
 
 def parse_instance(doc: Any, *, source: str = "<instance>", base_dir: Path | None = None) -> BaseModel:

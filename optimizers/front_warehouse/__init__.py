@@ -6,7 +6,7 @@ import time
 
 from models.front_warehouse import FrontWarehouse
 from optimizers.backends import BACKENDS, solve_linear
-from optimizers.front_warehouse import milp
+from optimizers.front_warehouse import milp, pulp_tutorial
 from optimizers.registry import Method, MethodOutput, register, remaining
 from optimizers.result import SolverOptions
 
@@ -36,4 +36,13 @@ register(
         default_backend=DEFAULT_BACKEND,
     ),
     default=True,
+)
+register(
+    Method(
+        problem="front_warehouse",
+        name="pulp_tutorial",
+        description="baseline: the PuLP+CBC facility location model from tutorials (location core only)",
+        run=pulp_tutorial.run,
+        unsupported=pulp_tutorial.unsupported,
+    )
 )
