@@ -205,7 +205,9 @@ def run_suite(
     pool = make_workers(workers, scheduler)
     stamp = {"command": command, "machine": machine()}
     inflight: dict[Future, tuple[RunSpec, float]] = {}
-    crashes: dict[str, int] = {}
+    # When a worker dies, every run then in flight fails with it; those runs become suspects
+    # and are retried one at a time, so only the run that kills a worker alone is blamed.
+    suspects: set[str] = set()
     done = 0
 
     def record(rec: dict[str, Any]) -> None:
@@ -215,9 +217,14 @@ def run_suite(
         if on_record:
             on_record(rec)
 
+    def alone() -> bool:
+        return len(inflight) == 1 and next(iter(inflight.values()))[0].key in suspects
+
     try:
         while todo or inflight:
-            while todo and len(inflight) < pool.slots:
+            while todo and len(inflight) < pool.slots and not alone():
+                if todo[0].key in suspects and inflight:
+                    break  # a suspect runs by itself
                 run = todo.popleft()
                 try:
                     task = make_task(run)
@@ -225,6 +232,7 @@ def run_suite(
                     record(finish(run, {"error": f"cannot read the instance: {exc}"}))
                     continue
                 inflight[pool.executor.submit(execute, task)] = (run, time.monotonic())
+            was_alone = alone()
             finished, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
             broken = False
             for future in finished:
@@ -233,10 +241,10 @@ def run_suite(
                     record(future.result())
                 except BrokenProcessPool:
                     broken = True
-                    crashes[run.key] = crashes.get(run.key, 0) + 1
-                    if crashes[run.key] >= 2:
-                        record(finish(run, {"error": "the worker process died (twice) while running this"}))
+                    if was_alone or pool.rebuild is None:
+                        record(finish(run, {"error": "the worker process died while running this (crash or out of memory)"}))
                     else:
+                        suspects.add(run.key)
                         todo.appendleft(run)
                 except Exception as exc:
                     record(finish(run, {"error": f"{type(exc).__name__}: {exc}"}))
