@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := instances/front_warehouse/metro-40x400.json
 
-.PHONY: demo test test-fast lint schemas clean
+.PHONY: demo test test-fast lint schemas bench-smoke bench-results bench-report clean
+
+RESULT_SUITES := orlib-cap orlib-cap-ss examples
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +35,19 @@ lint: $(VENV)/.installed-dev
 
 schemas: $(VENV)/.installed
 	for p in front_warehouse; do $(BIN)/ecomopt schema $$p > instances/schema/$$p.json; done
+
+bench-smoke: $(VENV)/.installed
+	$(BIN)/ecomopt bench run benchmarks/suites/smoke.toml --workers 2 --out bench-smoke.jsonl --resume
+
+# Runs the result suites from scratch (about an hour on 2 cores), then writes RESULTS.md.
+bench-results: $(VENV)/.installed
+	mkdir -p benchmarks/results
+	for s in $(RESULT_SUITES); do rm -f benchmarks/results/$$s.jsonl; \
+	  $(BIN)/ecomopt bench run benchmarks/suites/$$s.toml --workers 2 --out benchmarks/results/$$s.jsonl --quiet || exit 1; done
+	$(MAKE) bench-report
+
+bench-report: $(VENV)/.installed
+	$(BIN)/ecomopt bench report $(RESULT_SUITES:%=benchmarks/results/%.jsonl) --format markdown --output benchmarks/RESULTS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

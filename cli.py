@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from enum import Enum
 from functools import wraps
 from importlib import metadata
@@ -209,6 +210,7 @@ def bench_run(
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786); default $DASK_SCHEDULER_ADDRESS. Needs ecomopt[dask].")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="JSONL file, one record per finished run (default: bench-<suite>.jsonl).", dir_okay=False)] = None,
     resume: Annotated[bool, typer.Option(help="Continue --out: skip runs it already records.")] = False,
+    time_limit: Annotated[Optional[float], typer.Option("--time-limit", help="Override every run's time limit (seconds).", min=0.01)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a benchmark suite; every finished run is appended to the JSONL file at once.
@@ -223,11 +225,13 @@ def bench_run(
     from optimizers.bench import load_suite, read_records, run_suite, summary
 
     suite, runs = load_suite(suite_file)
+    if time_limit is not None:
+        runs = [replace(r, options={**r.options, "time_limit_s": time_limit}) for r in runs]
     out_path = out_file or Path(f"bench-{suite.name}.jsonl")
     if not out_path.resolve().parent.is_dir():
         raise UsageError(f"--out: folder {out_path.resolve().parent} does not exist")
     scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
-    command = f"ecomopt bench run {suite_file} --workers {workers}" + (f" --scheduler {scheduler}" if scheduler else "")
+    command = f"ecomopt bench run {suite_file} --workers {workers}" + (f" --time-limit {time_limit:g}" if time_limit else "")
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, disable=quiet or not err.is_terminal)
     with progress:

@@ -20,6 +20,8 @@ reference values, expanded into one :class:`RunSpec` per run.
     label = "tutorial"
     method = "pulp_tutorial"
     baseline = true
+
+An instance group may list ``methods = ["milp-highs"]`` to run only those labels.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class InstanceGroup(Strict):
     references: str | None = None
     reference_column: str = "optimum"
     reference: dict[str, float] = Field(default_factory=dict)
+    methods: list[str] | None = Field(None, description="labels of the methods to run here (default: all)")
 
 
 class MethodEntry(Strict):
@@ -124,6 +127,9 @@ def load_suite(path: str | Path) -> tuple[Suite, list[RunSpec]]:
         if group.input_format not in INPUT_FORMATS:
             problems.append(Problem(f"{where}.input_format", f"unknown format {group.input_format!r} (expected one of {', '.join(INPUT_FORMATS)})"))
             continue
+        unknown = sorted(set(group.methods or []) - set(labels))
+        if unknown:
+            problems.append(Problem(f"{where}.methods", f"unknown method labels {unknown} (known: {labels})"))
         references = dict(group.reference)
         if group.references:
             references = {**_read_references(path.parent / group.references, group.reference_column, f"{where}.references", problems), **references}
@@ -138,6 +144,8 @@ def load_suite(path: str | Path) -> tuple[Suite, list[RunSpec]]:
                 instance = Path(file).stem + (f"_{capacity:g}" if capacity is not None else "")
                 ident = f"{group.name}/{instance}" if group.name else instance
                 for entry, label in zip(suite.methods, labels):
+                    if group.methods is not None and label not in group.methods:
+                        continue
                     options = {**suite.options.model_dump(), **entry.options}
                     for seed in suite.seeds:
                         for rep in range(suite.repetitions):

@@ -6,9 +6,9 @@ tutorial (dicts of variables keyed by ids, ``lpSum``, CBC with default settings)
          sum_j x_ij <= Q_i y_i         for every site i        (capacity)
          x_ij <= d_j y_i               for every arc (i, j)    (linking)
          x >= 0, y binary; `open` sites fixed to 1
+    single-source: x_ij = d_j a_ij with a_ij binary, sum_i a_ij = 1
 
-It covers the location core only (one SKU, one scenario, no depot, lost sales, promise or
-single sourcing) and exists to be measured against in ``ecomopt bench``; it reports statuses
+It covers the location core only (one SKU, one scenario, no depot, lost sales or promise) and exists to be measured against in ``ecomopt bench``; it reports statuses
 as honestly as PuLP allows (solution status, not the "Optimal" PuLP prints on a time limit).
 """
 
@@ -29,7 +29,6 @@ def unsupported(inst: FrontWarehouse) -> str | None:
         "a depot": inst.depot is not None,
         "lost sales": bool(inst.lost_sale_cost),
         "a promise": inst.service is not None and inst.service.min_share_within_promise > 0,
-        "single sourcing": inst.single_source,
         "max_open_sites": inst.max_open_sites is not None,
     }
     found = [name for name, present in extras.items() if present]
@@ -52,6 +51,10 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> Me
         prob = pulp.LpProblem("facility_location", pulp.LpMinimize)
         y = pulp.LpVariable.dicts("open", list(sites), cat="Binary")
         x = pulp.LpVariable.dicts("ship", list(arcs), lowBound=0)
+        if inst.single_source:
+            assign = pulp.LpVariable.dicts("assign", list(arcs), cat="Binary")
+            for i, j in arcs:
+                prob += x[i, j] == demand[j] * assign[i, j]
         prob += pulp.lpSum(s.fixed_cost * y[i] for i, s in sites.items()) + pulp.lpSum(c * x[a] for a, c in arcs.items())
         into: dict[str, list] = {j: [] for j in demand}
         out: dict[str, list] = {i: [] for i in sites}
