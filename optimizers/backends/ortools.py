@@ -71,7 +71,10 @@ class _PywraplpBackend(Backend):
             pywraplp.Solver.UNBOUNDED: Status.UNBOUNDED,
             pywraplp.Solver.NOT_SOLVED: Status.NO_SOLUTION,
         }.get(code, Status.ERROR)
-        return Outcome(status, x, obj, _float(bound), f"pywraplp status {code}", ignored)
+        message = f"pywraplp status {code}"
+        if status is Status.ERROR and not (np.isfinite(lb).all() and np.isfinite(ub).all()):
+            message += f"; {self.name} could not solve it (variables without finite bounds: the model may be unbounded)"
+        return Outcome(status, x, obj, _float(bound), message, ignored)
 
     def apply_threads(self, solver: object, options: SolverOptions) -> list[str]:
         return []
