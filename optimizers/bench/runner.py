@@ -8,7 +8,6 @@ Workers receive instance *text*, never paths, so they need no shared file system
 from __future__ import annotations
 
 import json
-import logging
 import os
 import platform
 import socket
@@ -28,7 +27,6 @@ from typing import Any
 from models.errors import UsageError
 from optimizers.bench.suite import RunSpec
 
-log = logging.getLogger(__name__)
 
 #: A run may overrun its solver time limit by this much before it is recorded as timed out.
 GRACE_FACTOR, GRACE_S = 1.5, 60.0
