@@ -124,19 +124,26 @@ def cross_check(raw: dict[str, Any]) -> list[Problem]:
             problems.append(Problem(f"lost_sale_cost.{sku}", f"unknown sku '{sku}'{_known(skus)}"))
 
     arcs = raw.get("arcs")
-    seen: dict[tuple[str, str], int] = {}
-    for a, arc in enumerate(_dicts(arcs)):
-        site, zone = arc.get("site"), arc.get("zone")
-        if isinstance(site, str) and sites and site not in sites:
-            problems.append(Problem(f"arcs[{a}].site", f"unknown site '{site}'"))
-        if isinstance(zone, str) and zones and zone not in zones:
-            problems.append(Problem(f"arcs[{a}].zone", f"unknown zone '{zone}'"))
-        if (site, zone) in seen:
-            problems.append(Problem(f"arcs[{a}]", f"duplicate arc {site} -> {zone} (first at arcs[{seen[site, zone]}])"))
-        else:
-            seen[site, zone] = a
-        if raw.get("service") is not None and arc.get("minutes") is None:
-            problems.append(Problem(f"arcs[{a}].minutes", "required when `service` sets a promise"))
+    arc_list = arcs if isinstance(arcs, list) else []
+    ends = [(arc.get("site"), arc.get("zone")) if isinstance(arc, dict) else None for arc in arc_list]
+    if sites:
+        problems += [Problem(f"arcs[{a}].site", f"unknown site '{e[0]}'") for a, e in enumerate(ends) if e and isinstance(e[0], str) and e[0] not in sites]
+    if zones:
+        problems += [Problem(f"arcs[{a}].zone", f"unknown zone '{e[1]}'") for a, e in enumerate(ends) if e and isinstance(e[1], str) and e[1] not in zones]
+    if len(set(ends)) < len(ends):  # locate duplicates only when there are some
+        first: dict[tuple[Any, Any], int] = {}
+        for a, e in enumerate(ends):
+            if e is None or not all(isinstance(v, str) for v in e):
+                continue
+            if e in first:
+                problems.append(Problem(f"arcs[{a}]", f"duplicate arc {e[0]} -> {e[1]} (first at arcs[{first[e]}])"))
+            else:
+                first[e] = a
+    if raw.get("service") is not None:
+        problems += [
+            Problem(f"arcs[{a}].minutes", "required when `service` sets a promise")
+            for a, arc in enumerate(arc_list) if isinstance(arc, dict) and arc.get("minutes") is None
+        ]
 
     if arcs is None:
         if raw.get("travel") is None:
@@ -168,13 +175,12 @@ def feasibility_check(inst: FrontWarehouse) -> list[Problem]:
             Problem("max_open_sites", f"{must_open} sites have status 'open' but at most {inst.max_open_sites} may be open")
         )
     fallback = net.has_depot | net.lost_allowed  # per sku
-    for j in range(len(inst.zones)):
-        reachable = bool(net.arc_zone.size) and bool(np.any(net.arc_zone == j))
-        for k, sku in enumerate(net.sku_ids):
-            if net.demand[j, k] > 0 and not reachable and not fallback[k]:
-                problems.append(
-                    Problem(f"zones[{j}].demand.{sku}", f"{net.demand[j, k]:g} units with no arc from a usable site, no depot and no lost-sale cost")
-                )
+    reachable = np.zeros(len(inst.zones), bool)
+    reachable[net.arc_zone] = True
+    for j, k in zip(*np.nonzero((net.demand > 0) & ~reachable[:, None] & ~fallback[None, :])):
+        problems.append(
+            Problem(f"zones[{j}].demand.{net.sku_ids[k]}", f"{net.demand[j, k]:g} units with no arc from a usable site, no depot and no lost-sale cost")
+        )
     if not inst.depot and not net.lost_allowed.all():
         hard = ~net.lost_allowed
         volume = float((net.demand[:, hard] * net.volume[hard]).sum() * net.factor.max())
