@@ -382,8 +382,8 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
             bad.append(f"open_sites: site '{s}' has status 'closed'")
         else:
             is_open[site_pos[s]] = True
-    for i in np.flatnonzero(net.must_open & ~is_open):
-        bad.append(f"open_sites: site '{net.site_ids[i]}' has status 'open' and must stay open")
+    for missing in np.flatnonzero(net.must_open & ~is_open):
+        bad.append(f"open_sites: site '{net.site_ids[missing]}' has status 'open' and must stay open")
     if inst.max_open_sites is not None and is_open.sum() > inst.max_open_sites:
         bad.append(f"open_sites: {int(is_open.sum())} sites open, limit is {inst.max_open_sites}")
 
@@ -418,7 +418,7 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
         else:
             i = site_pos.get(f.site)
             a = arc_pos.get((i, j)) if i is not None else None
-            if a is None:
+            if i is None or a is None:
                 bad.append(f"{where}: no arc {f.site} -> {f.zone}")
                 continue
             if not is_open[i] and f.units > TOLERANCE:
@@ -432,34 +432,34 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
 
     for w in range(W):
         need = net.scenario_demand(w)
-        for j, k in zip(*np.nonzero(np.abs(served[w] - need) > TOLERANCE * np.maximum(1.0, need))):
+        for zj, zk in zip(*np.nonzero(np.abs(served[w] - need) > TOLERANCE * np.maximum(1.0, need))):
             bad.append(
-                f"zone '{net.zone_ids[j]}', sku '{net.sku_ids[k]}', scenario '{net.scenario_ids[w]}': "
-                f"{served[w, j, k]:.6g} units delivered (demand {need[j, k]:.6g})"
+                f"zone '{net.zone_ids[zj]}', sku '{net.sku_ids[zk]}', scenario '{net.scenario_ids[w]}': "
+                f"{served[w, zj, zk]:.6g} units delivered (demand {need[zj, zk]:.6g})"
             )
 
     stock = shipped.max(axis=0) if W else np.zeros((I, K))
     if solution.stock:
         stock = np.zeros((I, K))
         for n, item in enumerate(solution.stock):
-            i, k = site_pos.get(item.site), sku_pos.get(item.sku)
-            if i is None or k is None:
+            si, sk = site_pos.get(item.site), sku_pos.get(item.sku)
+            if si is None or sk is None:
                 bad.append(f"stock[{n}]: unknown site or sku ({item.site}, {item.sku})")
                 continue
             if item.units < -TOLERANCE:
                 bad.append(f"stock[{n}].units: must be >= 0 (got {item.units})")
-            if item.units > TOLERANCE and not is_open[i]:
+            if item.units > TOLERANCE and not is_open[si]:
                 bad.append(f"stock[{n}]: site '{item.site}' holds stock but is not open")
-            stock[i, k] += item.units
-        for w, i, k in zip(*np.nonzero(shipped - stock[None] > TOLERANCE * np.maximum(1.0, stock[None]))):
+            stock[si, sk] += item.units
+        for sw, si, sk in zip(*np.nonzero(shipped - stock[None] > TOLERANCE * np.maximum(1.0, stock[None]))):
             bad.append(
-                f"site '{net.site_ids[i]}', sku '{net.sku_ids[k]}', scenario '{net.scenario_ids[w]}': "
-                f"ships {shipped[w, i, k]:.6g} units but stocks {stock[i, k]:.6g}"
+                f"site '{net.site_ids[si]}', sku '{net.sku_ids[sk]}', scenario '{net.scenario_ids[sw]}': "
+                f"ships {shipped[sw, si, sk]:.6g} units but stocks {stock[si, sk]:.6g}"
             )
     volume_used = stock @ net.volume
-    for i in range(I):
-        if exceeds(volume_used[i], net.capacity[i] if is_open[i] else 0.0):
-            bad.append(f"site '{net.site_ids[i]}': stock volume {volume_used[i]:.6g} > capacity {net.capacity[i]:.6g}")
+    for site in range(I):
+        if exceeds(volume_used[site], net.capacity[site] if is_open[site] else 0.0):
+            bad.append(f"site '{net.site_ids[site]}': stock volume {volume_used[site]:.6g} > capacity {net.capacity[site]:.6g}")
 
     share = within / np.maximum(np.array([net.scenario_demand(w).sum() for w in range(W)]), 1e-300)
     total_demand = np.array([net.scenario_demand(w).sum() for w in range(W)])

@@ -12,14 +12,14 @@ from typing import Any
 MATCH_TOL = 1e-6
 
 
-def _median(values: list[float]) -> float | None:
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
+def _median(values: list[Any]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
-def _geomean(values: list[float]) -> float | None:
-    values = [v for v in values if v and v > 0]
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+def _geomean(values: list[Any]) -> float | None:
+    positive = [v for v in values if v and v > 0]
+    return math.exp(sum(math.log(v) for v in positive) / len(positive)) if positive else None
 
 
 def _time(rec: dict[str, Any]) -> float | None:

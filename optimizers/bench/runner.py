@@ -19,14 +19,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from models.errors import UsageError
 from optimizers.bench.suite import RunSpec
-
 
 #: A run may overrun its solver time limit by this much before it is recorded as timed out.
 GRACE_FACTOR, GRACE_S = 1.5, 60.0
@@ -87,7 +86,7 @@ def finish(run: RunSpec, record: dict[str, Any]) -> dict[str, Any]:
         "method": run.method, "backend": run.backend,
         "status": "error", "objective": None, "bound": None, "gap": None, "runtime_s": None,
         **{k: v for k, v in record.items() if v is not None or k not in ("method", "backend")},
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -255,7 +254,7 @@ def run_suite(
                     record(finish(run, {"error": f"timed out: no answer after {now - start:.0f} s (time limit {limit} s)"}))
                     broken = broken or pool.rebuild is not None
             if broken and pool.rebuild is not None:
-                for future, (run, _start) in inflight.items():
+                for run, _start in inflight.values():
                     todo.appendleft(run)
                 inflight.clear()
                 pool.restart()

@@ -72,7 +72,7 @@ class Suite(Strict):
     description: str = ""
     repetitions: int = Field(1, ge=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    options: SuiteOptions = SuiteOptions()
+    options: SuiteOptions = Field(default_factory=lambda: SuiteOptions.model_validate({}))
     instances: list[InstanceGroup] = Field(min_length=1)
     methods: list[MethodEntry] = Field(min_length=1)
 
