@@ -251,7 +251,7 @@ def run_suite(
                 if limit is not None and now - start > limit * GRACE_FACTOR + GRACE_S:
                     inflight.pop(future)
                     future.cancel()
-                    record(finish(run, {"error": f"timed out: no answer after {now - start:.0f} s (time limit {limit} s)"}))
+                    record(finish(run, {"error": f"timed out: no answer after {now - start:.0f} s (time limit {limit} s)", "wall_s": now - start}))
                     broken = broken or pool.rebuild is not None
             if broken and pool.rebuild is not None:
                 for run, _start in inflight.values():
