@@ -87,12 +87,10 @@ class CbcBackend(Backend):
             status = Status.INFEASIBLE if "unbounded" not in log.lower() else None
         elif code == pulp.LpSolutionUnbounded:
             status = Status.UNBOUNDED
-        else:
-            status = Status.NO_SOLUTION if "stopped on time" in log.lower() or "stopped on" in log.lower() else None
-            if status is None and pulp.LpStatus.get(prob.status) == "Infeasible":
-                status = Status.INFEASIBLE
-            elif status is None:
-                status = Status.NO_SOLUTION
+        elif "stopped on" not in log.lower() and pulp.LpStatus.get(prob.status) == "Infeasible":
+            status = Status.INFEASIBLE
+        else:  # stopped by a limit before any solution
+            status = Status.NO_SOLUTION
         return Outcome(status, x, obj, bound, f"pulp status {pulp.LpStatus.get(prob.status)}, solution status {code}")
 
 
