@@ -166,3 +166,37 @@ def test_shipped_examples_solve_and_pass_evaluate():
     result = solve(inst)
     assert result.status is Status.OPTIMAL and result.evaluation["feasible"]
     assert len(result.solution["open_sites"]) <= inst.max_open_sites
+
+
+def _edge(name: str) -> dict:
+    doc = generate(5, 12, seed=7, n_skus=2, max_minutes=40, promise_minutes=25, min_share_within_promise=0.5, capacity_ratio=1.5,
+                   scenarios=[("calm", 0.5, 0.0), ("peak", 0.5, 2.0)] if name == "factor-zero" else None)
+    if name == "travel":
+        doc.pop("arcs")
+        doc["travel"] = {"cost_per_unit_distance": 0.5, "minutes_per_distance": 2.0, "max_minutes": 40}
+    elif name == "empty-demand":
+        for zone in doc["zones"][:4]:
+            zone["demand"] = {}
+    elif name == "zero-capacity":
+        doc["sites"][0]["capacity"] = 0
+    elif name == "share-1":
+        doc["service"]["min_share_within_promise"] = 1.0
+    elif name == "all-closed":
+        doc["sites"] = [{**s, "status": "closed"} for s in doc["sites"]]
+        doc.pop("service")
+    elif name == "holding+volume":
+        doc["skus"][0]["holding_cost"], doc["skus"][1]["unit_volume"] = 3.0, 2.5
+    elif name == "single-source+lost":
+        doc["single_source"] = True
+        doc.pop("depot")
+        doc["lost_sale_cost"] = {"sku-01": 80.0, "sku-02": 80.0}
+    return doc
+
+
+@pytest.mark.parametrize("name", ["travel", "empty-demand", "zero-capacity", "factor-zero", "share-1", "all-closed", "holding+volume", "single-source+lost"])
+def test_edge_cases_match_the_oracle(name):
+    inst = parse_instance(_edge(name))
+    result = solve(inst)
+    assert result.status is Status.OPTIMAL, result.message
+    assert evaluate(inst, result.solution).feasible
+    assert result.objective == pytest.approx(enumerate_openings(inst), rel=1e-6)
