@@ -119,7 +119,8 @@ def cross_check(raw: dict[str, Any]) -> list[Problem]:
         for sku in demand if isinstance(demand, dict) else {}:
             if skus and sku not in skus:
                 problems.append(Problem(f"zones[{j}].demand.{sku}", f"unknown sku '{sku}'{_known(skus)}"))
-    for sku in raw.get("lost_sale_cost") or {}:
+    lost = raw.get("lost_sale_cost")
+    for sku in lost if isinstance(lost, dict) else {}:
         if skus and sku not in skus:
             problems.append(Problem(f"lost_sale_cost.{sku}", f"unknown sku '{sku}'{_known(skus)}"))
 

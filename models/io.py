@@ -125,20 +125,25 @@ def parse_instance(doc: Any, *, source: str = "<instance>", base_dir: Path | Non
     doc = dict(doc)
     problems: list[Problem] = []
     tables: dict[str, str] = {}
+    unreadable: set[str] = set()  # tables that could not be read: their own problem says why
     for key in family.table_keys:
         ref = doc.get(key)
         if isinstance(ref, dict) and set(ref) == {"table"}:
             rows, table_problems = _read_table(ref["table"], base_dir or Path("."), key)
             problems += table_problems
             doc[key] = rows
-            tables[key] = str(ref["table"])
+            if table_problems:
+                unreadable.add(key)
+            else:
+                tables[key] = str(ref["table"])
 
     problems += family.cross_check(doc)
     instance = None
     try:
         instance = family.schema.model_validate(doc)
     except ValidationError as exc:
-        problems = problems_from_validation(exc) + problems
+        found = [p for p in problems_from_validation(exc) if p.where.split(".")[0].split("[")[0] not in unreadable]
+        problems = found + problems
     if instance is not None and not problems:
         problems += family.feasibility_check(instance)
     if problems:

@@ -144,3 +144,21 @@ def test_orlib_truncated_file(tmp_path):
     short.write_text("2 1\n10 5\n10 3\n4 1\n")
     with pytest.raises(InstanceError, match="ends early"):
         load_instance(short, input_format="orlib-cap")
+
+
+@pytest.mark.parametrize(
+    "mutate, where",
+    [
+        (lambda d: d.update(lost_sale_cost=5), "lost_sale_cost"),
+        (lambda d: d.update(zones="oops"), "zones"),
+        (lambda d: d["arcs"].append(5), "arcs[40]"),
+        (lambda d: d.update(sites={"table": 5}), "sites.table"),
+        (lambda d: d.update(depot=[]), "depot"),
+    ],
+)
+def test_malformed_structures_are_located_not_crashes(mutate, where):
+    doc = small_doc()
+    mutate(doc)
+    found = problems_of(doc)
+    assert any(p.startswith(where) for p in found), found
+    assert not any(p.startswith("sites:") for p in found if where == "sites.table"), found
