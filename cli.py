@@ -244,7 +244,7 @@ def bench_run(
 
         done, skipped = run_suite(runs, out_path, workers=workers, scheduler=scheduler, resume=resume, on_record=tick, command=command)
         progress.update(task, completed=len(runs))
-    records = [r for r in read_records(out_path) if r["suite"] == suite.name]
+    records = [r for r in read_records(out_path) if r["suite"] == suite.name] if out_path.exists() else []
     _render_rows(summary(records), "summary: " + suite.name)
     err.print(f"{done} runs done, {skipped} already recorded; records in {out_path}", markup=False)
 

@@ -155,15 +155,18 @@ class JsonlSink:
             if not resume:
                 raise UsageError(f"--out: {path} already has results; pass --resume to continue it or choose another file")
             self.done = {r["key"] for r in read_records(path, repair=True)}
-        self.fh = path.open("a", encoding="utf-8")
+        self.fh: Any = None  # opened at the first record: a run that never starts leaves no file
 
     def write(self, record: dict[str, Any]) -> None:
+        if self.fh is None:
+            self.fh = self.path.open("a", encoding="utf-8")
         self.fh.write(json.dumps(record) + "\n")
         self.fh.flush()
         os.fsync(self.fh.fileno())
 
     def close(self) -> None:
-        self.fh.close()
+        if self.fh is not None:
+            self.fh.close()
 
 
 def read_records(path: Path, repair: bool = False) -> list[dict[str, Any]]:
