@@ -165,3 +165,9 @@ def test_report_and_compare_commands(tmp_path):
     same = runner.invoke(app, ["bench", "compare", str(out), str(out), "--format", "json"])
     assert json.loads(same.stdout)["total"]["same_status"] == 6
     assert "highs" in to_markdown(read_records(out))
+
+
+def test_method_options_are_checked(tmp_path):
+    methods = '[[methods]]\nlabel = "highs"\nmethod = "milp"\noptions = { time_limt_s = 5 }\n'
+    with pytest.raises(InstanceError, match=r"methods\[0\].options.time_limt_s: unknown key"):
+        load_suite(write_suite(tmp_path, FILES_40[:1], methods))

@@ -118,6 +118,11 @@ def load_suite(path: str | Path) -> tuple[Suite, list[RunSpec]]:
     labels = [m.label or _label(m) for m in suite.methods]
     if len(set(labels)) != len(labels):
         problems.append(Problem("methods", f"labels must differ (got {labels}); set `label`"))
+    for m, entry in enumerate(suite.methods):
+        try:
+            SuiteOptions.model_validate({**suite.options.model_dump(), **entry.options})
+        except ValidationError as exc:
+            problems += [Problem(f"methods[{m}].options.{p.where}", p.what) for p in problems_from_validation(exc)]
     for g, group in enumerate(suite.instances):
         where = f"instances[{g}]"
         patterns = [group.files] if isinstance(group.files, str) else group.files
