@@ -462,8 +462,8 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
         if exceeds(volume_used[site], net.capacity[site] if is_open[site] else 0.0):
             bad.append(f"site '{net.site_ids[site]}': stock volume {volume_used[site]:.6g} > capacity {net.capacity[site]:.6g}")
 
-    share = within / np.maximum(np.array([net.scenario_demand(w).sum() for w in range(W)]), 1e-300)
-    total_demand = np.array([net.scenario_demand(w).sum() for w in range(W)])
+    total_demand = net.demand.sum() * net.factor
+    share = within / np.maximum(total_demand, 1e-300)
     if inst.service:
         need_share = inst.service.min_share_within_promise
         for w in range(W):

@@ -85,7 +85,7 @@ def finish(run: RunSpec, record: dict[str, Any]) -> dict[str, Any]:
         "time_limit_s": run.options.get("time_limit_s"),
         "method": run.method, "backend": run.backend,
         "status": "error", "objective": None, "bound": None, "gap": None, "runtime_s": None,
-        **{k: v for k, v in record.items() if v is not None or k not in ("method", "backend")},
+        **{k: v for k, v in record.items() if v is not None},  # what the run found fills the defaults
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
