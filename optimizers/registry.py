@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-from models import evaluate
+from models import evaluate, load_instance, parse_instance
 from models.base import TOLERANCE
 from models.errors import UsageError
 from optimizers.backends import BACKENDS
@@ -70,11 +71,16 @@ def solve(
     backend: str | None = None,
     options: SolverOptions | None = None,
 ) -> Result:
-    """Solve an instance loaded by ``models.load_instance``.
+    """Solve an instance: one loaded by ``models.load_instance``, a document (dict) as in the
+    file formats, or the path of an instance file.
 
-    Raises only for a bad request (unknown method or backend, unsupported input); every
-    solver outcome, including infeasibility and limits, comes back as a :class:`Result`.
+    Raises only for a bad request (bad input, unknown method or backend, unsupported input);
+    every solver outcome, including infeasibility and limits, comes back as a :class:`Result`.
     """
+    if isinstance(instance, dict):
+        instance = parse_instance(instance)
+    elif isinstance(instance, (str, Path)):
+        instance = load_instance(instance)
     options = options or SolverOptions()
     problem = instance.problem
     if problem not in METHODS:

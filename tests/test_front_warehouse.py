@@ -200,3 +200,14 @@ def test_edge_cases_match_the_oracle(name):
     assert result.status is Status.OPTIMAL, result.message
     assert evaluate(inst, result.solution).feasible
     assert result.objective == pytest.approx(enumerate_openings(inst), rel=1e-6)
+
+
+def test_solve_accepts_a_document_or_a_path():
+    path = INSTANCES / "front_warehouse" / "town-12x60.json"
+    from_path = solve(str(path))
+    from_doc = solve(__import__("json").loads(path.read_text()))
+    assert from_path.status is Status.OPTIMAL and from_doc.objective == pytest.approx(from_path.objective, rel=1e-9)
+    from models import InstanceError
+
+    with pytest.raises(InstanceError):
+        solve({"problem": "front_warehouse"})
