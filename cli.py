@@ -207,7 +207,7 @@ class ReportFormat(str, Enum):
 def bench_run(
     suite_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Suite file (TOML): instances, methods, options, seeds, references.")],
     workers: Annotated[int, typer.Option(help="Worker processes (1: in this process). One solver thread each.", min=1)] = 2,
-    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786); default $DASK_SCHEDULER_ADDRESS. Needs ecomopt[dask].")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786); default $DASK_SCHEDULER_ADDRESS. Needs the Dask extra: pip install 'ecomopt\\[dask]'.")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="JSONL file, one record per finished run (default: bench-<suite>.jsonl).", dir_okay=False)] = None,
     resume: Annotated[bool, typer.Option(help="Continue --out: skip runs it already records.")] = False,
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", help="Override every run's time limit (seconds).", min=0.01)] = None,
