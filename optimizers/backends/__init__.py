@@ -65,7 +65,9 @@ def solve_linear(model: LinearModel, backend_name: str, options: SolverOptions) 
     if out.status is None:
         out.status = _infeasible_or_unbounded(model, backend, options, time.perf_counter() - start)
     if out.status in (Status.INFEASIBLE, Status.UNBOUNDED, Status.NO_SOLUTION, Status.ERROR):
-        out.x, out.objective, out.bound = None, None, None
+        out.x, out.objective = None, None
+        if out.status is not Status.NO_SOLUTION:  # a limit hit before any solution may still leave a bound
+            out.bound = None
         return out
     if out.objective is not None and out.bound is not None:
         # A bound may not be better than the incumbent (numerical noise aside).

@@ -1,12 +1,25 @@
-"""HiGHS through ``scipy.optimize.milp``."""
+"""HiGHS through ``scipy.optimize.milp``.
+
+HiGHS checks its time limit between phases; on large models one phase (the root LP) can
+run seconds past it, and scipy offers no way to interrupt it. With a time limit, the solve
+therefore runs in a forked child process that is stopped at the limit (plus a small grace),
+so the limit holds; without a limit, or where forking is unsafe, it runs in this process.
+"""
 
 from __future__ import annotations
+
+import multiprocessing
+import threading
+from typing import Any
 
 import numpy as np
 
 from optimizers.backends.base import Backend, Outcome
 from optimizers.linear import LinearModel
 from optimizers.result import SolverOptions, Status
+
+#: The child is stopped this long after HiGHS's own time limit.
+GRACE_FACTOR, GRACE_S = 0.1, 0.3
 
 
 class HighsBackend(Backend):
@@ -20,43 +33,96 @@ class HighsBackend(Backend):
         return f"scipy {scipy.__version__}"
 
     def solve(self, model: LinearModel, options: SolverOptions) -> Outcome:
-        from scipy.optimize import Bounds, LinearConstraint, milp
+        from scipy.optimize import Bounds, LinearConstraint
 
         sign = -1.0 if model.maximize else 1.0
-        cost = sign * model.cost
-        solver_options = {"disp": options.verbose, "mip_rel_gap": options.gap, "presolve": True}
+        solver_options: dict[str, Any] = {"disp": options.verbose, "mip_rel_gap": options.gap, "presolve": True}
         if options.time_limit_s is not None:
             solver_options["time_limit"] = options.time_limit_s
-        constraints = []
-        if model.num_rows:
-            constraints.append(LinearConstraint(model.matrix(), model.row_lo, model.row_hi))
-        res = milp(
-            cost,
-            integrality=model.integer.astype(np.uint8),
-            bounds=Bounds(model.lb, model.ub),
-            constraints=constraints,
-            options=solver_options,
-        )
+        constraints = [LinearConstraint(model.matrix(), model.row_lo, model.row_hi)] if model.num_rows else []
+        problem = {
+            "c": sign * model.cost,
+            "integrality": model.integer.astype(np.uint8),
+            "bounds": Bounds(model.lb, model.ub),
+            "constraints": constraints,
+            "options": solver_options,
+        }
         ignored = [o for o, v in (("threads", options.threads > 1), ("seed", options.seed != 0)) if v]
-        x = None if res.x is None else np.asarray(res.x)
+        if options.time_limit_s is not None and _can_fork():
+            res = _solve_in_child(problem, options.time_limit_s * (1 + GRACE_FACTOR) + GRACE_S)
+            if res is None:
+                message = f"HiGHS did not return within its time limit ({options.time_limit_s:.3g} s); stopped"
+                return Outcome(Status.NO_SOLUTION, message=message, ignored_options=ignored)
+        else:
+            res = _milp(problem)
+
+        x = None if res["x"] is None else np.asarray(res["x"])
         objective = None if x is None else model.objective_value(x)
-        bound = getattr(res, "mip_dual_bound", None)
+        bound = res["dual_bound"]
         if bound is not None and np.isfinite(bound):
             bound = sign * float(bound) + model.offset
-        elif res.status == 0 and objective is not None and not model.integer.any():
+        elif res["status"] == 0 and objective is not None and not model.integer.any():
             bound = objective  # an LP solved to optimality: the objective is the bound
         else:
             bound = None
-        if res.status == 0:
+        code, message = res["status"], res["message"]
+        if code == 0:
             status: Status | None = Status.OPTIMAL
-        elif res.status == 1:
+        elif code == 1:
             status = Status.FEASIBLE if x is not None else Status.NO_SOLUTION
-        elif res.status == 2:
+        elif code == 2:
             status = Status.INFEASIBLE
-        elif res.status == 3:
+        elif code == 3:
             status = Status.UNBOUNDED
-        elif "infeasible or unbounded" in str(res.message).lower():
+        elif "infeasible or unbounded" in message.lower():
             status = None
         else:
             status = Status.FEASIBLE if x is not None else Status.ERROR
-        return Outcome(status, x, objective, bound, str(res.message), ignored)
+        return Outcome(status, x, objective, bound, message, ignored)
+
+
+def _milp(problem: dict[str, Any]) -> dict[str, Any]:
+    from scipy.optimize import milp
+
+    res = milp(**problem)
+    return {"status": res.status, "message": str(res.message), "x": res.x, "dual_bound": getattr(res, "mip_dual_bound", None)}
+
+
+def _can_fork() -> bool:
+    # Forking a process with other threads running can deadlock the child; daemonic
+    # processes (Dask workers) may not have children.
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+        and not multiprocessing.current_process().daemon
+    )
+
+
+def _child(conn: Any, problem: dict[str, Any]) -> None:
+    try:
+        conn.send(_milp(problem))
+    except BaseException as exc:  # the parent reports it
+        conn.send({"status": 4, "message": f"{type(exc).__name__}: {exc}", "x": None, "dual_bound": None})
+    finally:
+        conn.close()
+
+
+def _solve_in_child(problem: dict[str, Any], deadline_s: float) -> dict[str, Any] | None:
+    """Run HiGHS in a forked child; None when it has not answered by ``deadline_s``."""
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child, args=(sender, problem), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        if receiver.poll(deadline_s):
+            try:
+                return receiver.recv()  # type: ignore[no-any-return]
+            except EOFError:
+                return {"status": 4, "message": "the HiGHS process ended without an answer", "x": None, "dual_bound": None}
+        return None
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
