@@ -20,7 +20,7 @@ from optimizers.linear import LinearModel
 from optimizers.result import SolverOptions, Status
 
 #: The child is stopped this long after HiGHS's own time limit.
-GRACE_FACTOR, GRACE_S = 0.1, 0.3
+GRACE_FACTOR, GRACE_S = 0.05, 0.2
 #: Models with at least this many nonzeros are solved in a child when a time limit is set.
 CHILD_FROM_NONZEROS = 100_000
 
