@@ -126,15 +126,19 @@ def cross_check(raw: dict[str, Any]) -> list[Problem]:
 
     arcs = raw.get("arcs")
     arc_list = arcs if isinstance(arcs, list) else []
-    ends = [(arc.get("site"), arc.get("zone")) if isinstance(arc, dict) else None for arc in arc_list]
+    site_of = [arc.get("site") if isinstance(arc, dict) else None for arc in arc_list]
+    zone_of = [arc.get("zone") if isinstance(arc, dict) else None for arc in arc_list]
     if sites:
-        problems += [Problem(f"arcs[{a}].site", f"unknown site '{e[0]}'") for a, e in enumerate(ends) if e and isinstance(e[0], str) and e[0] not in sites]
+        problems += [Problem(f"arcs[{a}].site", f"unknown site '{v}'") for a, v in enumerate(site_of) if isinstance(v, str) and v not in sites]
     if zones:
-        problems += [Problem(f"arcs[{a}].zone", f"unknown zone '{e[1]}'") for a, e in enumerate(ends) if e and isinstance(e[1], str) and e[1] not in zones]
-    if len(set(ends)) < len(ends):  # locate duplicates only when there are some
-        first: dict[tuple[Any, Any], int] = {}
+        problems += [Problem(f"arcs[{a}].zone", f"unknown zone '{v}'") for a, v in enumerate(zone_of) if isinstance(v, str) and v not in zones]
+    # (site, zone) of each arc; None where either is not a string (field validation says why)
+    ends = [(i, j) if isinstance(i, str) and isinstance(j, str) else None for i, j in zip(site_of, zone_of)]
+    known = [e for e in ends if e is not None]
+    if len(set(known)) < len(known):  # locate duplicates only when there are some
+        first: dict[tuple[str, str], int] = {}
         for a, e in enumerate(ends):
-            if e is None or not all(isinstance(v, str) for v in e):
+            if e is None:
                 continue
             if e in first:
                 problems.append(Problem(f"arcs[{a}]", f"duplicate arc {e[0]} -> {e[1]} (first at arcs[{first[e]}])"))

@@ -118,7 +118,7 @@ def parse_instance(doc: Any, *, source: str = "<instance>", base_dir: Path | Non
     if not isinstance(doc, dict):
         raise InstanceError(Problem("", f"the document must be an object (got {type(doc).__name__})"), source=source)
     tag = doc.get("problem")
-    if tag not in FAMILIES:
+    if not isinstance(tag, str) or tag not in FAMILIES:
         known = ", ".join(sorted(FAMILIES))
         raise InstanceError(Problem("problem", f"unknown or missing problem tag (got {tag!r}; expected one of {known})"), source=source)
     family = FAMILIES[tag]
