@@ -65,7 +65,7 @@ def load_instance(
     except OSError as exc:
         raise InstanceError(Problem("", f"cannot read the file ({exc.strerror})"), source=source) from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a BOM, as spreadsheet exports write, is not content
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InstanceError(Problem(f"line {line}", "not UTF-8 text"), source=source) from None
@@ -183,7 +183,7 @@ def _read_table(name: Any, base_dir: Path, key: str) -> tuple[list[dict[str, Any
     if path.suffix.lower() != ".csv":
         return [], [Problem(f"{key}.table", f"only .csv tables are read (got {name!r})")]
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             rows = []
             for row in reader:

@@ -162,3 +162,13 @@ def test_malformed_structures_are_located_not_crashes(mutate, where):
     found = problems_of(doc)
     assert any(p.startswith(where) for p in found), found
     assert not any(p.startswith("sites:") for p in found if where == "sites.table"), found
+
+
+def test_byte_order_marks_from_spreadsheets_are_accepted(tmp_path):
+    doc = small_doc()
+    rows = ["id,x,y,demand_sku-01"] + [f"{z['id']},{z['x']},{z['y']},{z['demand']['sku-01']}" for z in doc["zones"]]
+    (tmp_path / "zones.csv").write_bytes("\n".join(rows).encode("utf-8-sig"))
+    doc["zones"] = {"table": "zones.csv"}
+    path = tmp_path / "bom.json"
+    path.write_bytes(json.dumps(doc).encode("utf-8-sig"))
+    assert len(load_instance(path).zones) == 10
