@@ -184,12 +184,19 @@ def _read_table(name: Any, base_dir: Path, key: str) -> tuple[list[dict[str, Any
         return [], [Problem(f"{key}.table", f"only .csv tables are read (got {name!r})")]
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            rows = []
+            header = fh.readline()
+            fh.seek(0)
+            # commas, or the semicolons and tabs some spreadsheet locales write
+            delimiter = max((",", ";", "\t"), key=header.count)
+            reader = csv.DictReader(fh, delimiter=delimiter)
+            rows, problems = [], []
             for row in reader:
                 item: dict[str, Any] = {}
                 for col, cell in row.items():
-                    if col is None or cell is None or cell == "":
+                    if col is None:
+                        problems.append(Problem(f"{key}.table", f"{name} line {reader.line_num}: more cells than the header has columns"))
+                        continue
+                    if cell is None or cell == "":
                         continue
                     col = col.strip()
                     if col.startswith("demand_"):
@@ -199,7 +206,7 @@ def _read_table(name: Any, base_dir: Path, key: str) -> tuple[list[dict[str, Any
                 if key == "zones":
                     item.setdefault("demand", {})
                 rows.append(item)
-            return rows, []
+            return rows, problems
     except FileNotFoundError:
         return [], [Problem(f"{key}.table", f"file not found: {path}")]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:

@@ -172,3 +172,13 @@ def test_byte_order_marks_from_spreadsheets_are_accepted(tmp_path):
     path = tmp_path / "bom.json"
     path.write_bytes(json.dumps(doc).encode("utf-8-sig"))
     assert len(load_instance(path).zones) == 10
+
+
+def test_semicolon_tables_and_overlong_rows(tmp_path):
+    doc = small_doc()
+    rows = ["id;x;y;demand_sku-01"] + [f"{z['id']};{z['x']};{z['y']};{z['demand']['sku-01']}" for z in doc["zones"]]
+    (tmp_path / "zones.csv").write_text("\n".join(rows))
+    doc["zones"] = {"table": "zones.csv"}
+    assert len(parse_instance(doc, base_dir=tmp_path).zones) == 10
+    (tmp_path / "zones.csv").write_text("\n".join(rows[:3] + [rows[3] + ";7"] + rows[4:]))
+    assert any("zones.csv line 4: more cells" in p for p in problems_of(doc, tmp_path))
