@@ -200,6 +200,7 @@ def test_edge_cases_match_the_oracle(name):
     assert result.status is Status.OPTIMAL, result.message
     assert evaluate(inst, result.solution).feasible
     assert result.objective == pytest.approx(enumerate_openings(inst), rel=1e-6)
+    assert milp.simple_lower_bound(milp.network(inst)) <= result.objective + 1e-6
 
 
 def test_solve_accepts_a_document_or_a_path():
@@ -211,3 +212,26 @@ def test_solve_accepts_a_document_or_a_path():
 
     with pytest.raises(InstanceError):
         solve({"problem": "front_warehouse"})
+
+
+LARGE = [r for r in read_tsv("OPTIMA.tsv") if r["kind"] == "capabc"]
+
+
+@pytest.mark.parametrize("row", CAP[::6] + [CAP[-1]] + LARGE[::4], ids=lambda r: r["instance"])
+def test_simple_lower_bound_is_valid_on_orlib(row):
+    capacity = float(row["capacity"]) if row["capacity"] else None
+    inst = load_instance(ORLIB / row["file"], input_format="orlib-cap", capacity=capacity)
+    assert 0.5 * float(row["optimum"]) < milp.simple_lower_bound(milp.network(inst)) <= float(row["optimum"])
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_simple_lower_bound_is_valid_on_variants(name):
+    inst = variant(name, 5)
+    assert milp.simple_lower_bound(milp.network(inst)) <= solve(inst).objective + 1e-6
+
+
+def test_a_run_stopped_early_still_has_a_bound():
+    inst = load_instance(ORLIB / "capb.txt", input_format="orlib-cap", capacity=5000)
+    result = solve(inst, options=SolverOptions(time_limit_s=1.0))
+    assert result.status in (Status.FEASIBLE, Status.NO_SOLUTION)
+    assert result.bound is not None and 0 < result.bound <= 13656379.578

@@ -8,7 +8,7 @@ from models.front_warehouse import FrontWarehouse
 from optimizers.backends import BACKENDS, solve_linear
 from optimizers.front_warehouse import milp, pulp_tutorial
 from optimizers.registry import Method, MethodOutput, register, remaining
-from optimizers.result import SolverOptions
+from optimizers.result import SolverOptions, Status
 
 DEFAULT_BACKEND = "highs"  # fastest on the OR-Library set here: benchmarks/RESULTS.md
 
@@ -21,9 +21,15 @@ def run_milp(instance: FrontWarehouse, backend: str | None, options: SolverOptio
     out = solve_linear(formulation.model, backend, remaining(options, start))
     assert out.status is not None  # solve_linear settles "infeasible or unbounded"
     solution = None if out.x is None else milp.read_solution(formulation, out.x).to_dict()
+    bound = out.bound
+    if out.status in (Status.FEASIBLE, Status.NO_SOLUTION):  # stopped early: keep the better bound
+        simple = milp.simple_lower_bound(formulation.net)
+        bound = simple if bound is None else max(bound, simple)
+        if out.objective is not None:
+            bound = min(bound, out.objective)
     model = formulation.model
     meta = {"variables": model.num_vars, "constraints": model.num_rows, "integral_flows": integral, "ignored_options": out.ignored_options}
-    return MethodOutput(out.status, out.objective, out.bound, solution, out.message, meta)
+    return MethodOutput(out.status, out.objective, bound, solution, out.message, meta)
 
 
 register(

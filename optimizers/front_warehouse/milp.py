@@ -159,6 +159,38 @@ def build(inst: FrontWarehouse, *, integral_flows: bool = False) -> Formulation:
     return Formulation(m, net, y, x, ak_arc, ak_sku, u, lost, jk_zone, jk_sku, lost_pairs, s, ik_site, ik_sku)
 
 
+def simple_lower_bound(net: Network) -> float:
+    """A valid lower bound without any solver, reported when a solver stops before it has a
+    better one. Two parts, each a lower bound on its own share of the cost:
+    - fixed: the `open` sites, plus the cheapest capacity (fractional knapsack by fixed cost
+      per unit of capacity) that the demand with no depot and no lost sales needs at its peak;
+    - service: each unit of expected demand at its cheapest way to be served (any arc from a
+      usable site, the depot, or losing it), ignoring capacity, promise and holding.
+    """
+    cheapest_arc = np.full(len(net.zone_ids), np.inf)
+    np.minimum.at(cheapest_arc, net.arc_zone, net.arc_cost)
+    per_unit = np.broadcast_to(cheapest_arc[:, None], net.demand.shape)
+    if net.has_depot:
+        per_unit = np.minimum(per_unit, net.depot_cost)
+    per_unit = np.minimum(per_unit, np.where(net.lost_allowed, net.lost_cost, np.inf)[None, :])
+    served = net.demand > 0
+    expected_units = float(net.probability @ net.factor)
+    service = expected_units * float((net.demand[served] * per_unit[served]).sum())
+
+    fixed = float(net.fixed_cost[net.must_open].sum())
+    needs_site = np.zeros(len(net.sku_ids), bool) if net.has_depot else ~net.lost_allowed
+    volume = float((net.demand[:, needs_site] * net.volume[needs_site]).sum() * (net.factor.max() if len(net.factor) else 0.0))
+    short = volume - float(net.capacity[net.must_open].sum())
+    free = np.flatnonzero(~net.must_open & ~net.closed & (net.capacity > 0))
+    for i in free[np.argsort(net.fixed_cost[free] / net.capacity[free], kind="stable")]:
+        if short <= 0:
+            break
+        take = min(1.0, short / net.capacity[i])
+        fixed += take * float(net.fixed_cost[i])
+        short -= take * float(net.capacity[i])
+    return fixed + service
+
+
 def read_solution(f: Formulation, values: np.ndarray, eps: float = 1e-9) -> FrontWarehouseSolution:
     """Turn the solver's column values into a solution keyed by ids."""
     net = f.net
