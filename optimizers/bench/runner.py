@@ -231,7 +231,15 @@ def run_suite(
                 except Exception as exc:
                     record(finish(run, {"error": f"cannot read the instance: {exc}"}))
                     continue
-                inflight[pool.executor.submit(execute, task)] = (run, time.monotonic())
+                try:
+                    future = pool.executor.submit(execute, task)
+                except BrokenProcessPool:  # a worker died since the last look: rebuild first
+                    todo.appendleft(run)
+                    if not inflight and pool.rebuild is not None:
+                        pool.restart()
+                        continue
+                    break
+                inflight[future] = (run, time.monotonic())
             was_alone = alone()
             finished, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
             broken = False
