@@ -186,9 +186,8 @@ def feasibility_check(inst: FrontWarehouse) -> list[Problem]:
         problems.append(
             Problem(f"zones[{j}].demand.{net.sku_ids[k]}", f"{net.demand[j, k]:g} units with no arc from a usable site, no depot and no lost-sale cost")
         )
-    if not inst.depot and not net.lost_allowed.all():
-        hard = ~net.lost_allowed
-        volume = float((net.demand[:, hard] * net.volume[hard]).sum() * net.factor.max())
+    volume = net.peak_volume_needing_sites()
+    if volume > 0:
         capacity = float(net.capacity[~net.closed].sum())
         if exceeds(volume, capacity):
             problems.append(
@@ -254,6 +253,14 @@ class Network:
 
     def scenario_demand(self, w: int) -> np.ndarray:
         return self.demand * self.factor[w]
+
+    def peak_volume_needing_sites(self) -> float:
+        """Stock volume the peak scenario needs at sites: demand of SKUs with no depot and no
+        lost sales to fall back on (0 when there is a depot)."""
+        if self.has_depot or not len(self.factor):
+            return 0.0
+        hard = ~self.lost_allowed
+        return float((self.demand[:, hard] * self.volume[hard]).sum() * self.factor.max())
 
 
 def network(inst: FrontWarehouse) -> Network:

@@ -92,6 +92,11 @@ def _milp(problem: dict[str, Any]) -> dict[str, Any]:
     return {"status": res.status, "message": str(res.message), "x": res.x, "dual_bound": getattr(res, "mip_dual_bound", None)}
 
 
+def _failure(message: str) -> dict[str, Any]:
+    """A child's answer when HiGHS itself could not give one (scipy's status 4: other)."""
+    return {"status": 4, "message": message, "x": None, "dual_bound": None}
+
+
 def _can_fork() -> bool:
     # Forking a process with other threads running can deadlock the child; daemonic
     # processes (Dask workers) may not have children.
@@ -106,7 +111,7 @@ def _child(conn: Any, problem: dict[str, Any]) -> None:
     try:
         conn.send(_milp(problem))
     except BaseException as exc:  # the parent reports it
-        conn.send({"status": 4, "message": f"{type(exc).__name__}: {exc}", "x": None, "dual_bound": None})
+        conn.send(_failure(f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()
 
@@ -123,7 +128,7 @@ def _solve_in_child(problem: dict[str, Any], deadline_s: float) -> dict[str, Any
             try:
                 return receiver.recv()  # type: ignore[no-any-return]
             except EOFError:
-                return {"status": 4, "message": "the HiGHS process ended without an answer", "x": None, "dual_bound": None}
+                return _failure("the HiGHS process ended without an answer")
         return None
     finally:
         receiver.close()

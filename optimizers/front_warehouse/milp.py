@@ -178,9 +178,7 @@ def simple_lower_bound(net: Network) -> float:
     service = expected_units * float((net.demand[served] * per_unit[served]).sum())
 
     fixed = float(net.fixed_cost[net.must_open].sum())
-    needs_site = np.zeros(len(net.sku_ids), bool) if net.has_depot else ~net.lost_allowed
-    volume = float((net.demand[:, needs_site] * net.volume[needs_site]).sum() * (net.factor.max() if len(net.factor) else 0.0))
-    short = volume - float(net.capacity[net.must_open].sum())
+    short = net.peak_volume_needing_sites() - float(net.capacity[net.must_open].sum())
     free = np.flatnonzero(~net.must_open & ~net.closed & (net.capacity > 0))
     for i in free[np.argsort(net.fixed_cost[free] / net.capacity[free], kind="stable")]:
         if short <= 0:

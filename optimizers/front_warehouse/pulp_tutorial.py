@@ -8,8 +8,9 @@ tutorial (dicts of variables keyed by ids, ``lpSum``, CBC with default settings)
          x >= 0, y binary; `open` sites fixed to 1
     single-source: x_ij = d_j a_ij with a_ij binary, sum_i a_ij = 1
 
-It covers the location core only (one SKU, one scenario, no depot, lost sales or promise) and exists to be measured against in ``ecomopt bench``; it reports statuses
-as honestly as PuLP allows (solution status, not the "Optimal" PuLP prints on a time limit).
+It covers the location core only (one SKU, one scenario, no depot, lost sales or promise)
+and exists to be measured against in ``ecomopt bench``; it reports statuses as honestly as
+PuLP allows (solution status, not the "Optimal" PuLP prints on a time limit).
 """
 
 from __future__ import annotations
