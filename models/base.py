@@ -19,6 +19,10 @@ TOLERANCE = 1e-6
 
 _KNOWN_KEYS: set[str] = set()
 
+#: Tag values of discriminated unions (e.g. response kinds): pydantic puts them in error
+#: locations, planners do not expect them there. Families add theirs.
+DISCRIMINATOR_TAGS: set[str] = set()
+
 
 class Strict(BaseModel):
     """Schema base: unknown keys are errors, NaN and infinities are refused."""
@@ -101,7 +105,7 @@ def problems_from_validation(error: ValidationError) -> list[Problem]:
             msg = msg[len("Value error, ") :]
         elif msg.startswith("Input should be"):
             msg = "must be" + msg[len("Input should be") :]
-        got = f" (got {_short(err['input'])})" if "input" in err else ""
+        got = f" (got {_short(err['input'])})" if "input" in err and not isinstance(err["input"], (dict, list)) and "(got " not in msg else ""
         problems.append(Problem(format_loc(loc), f"{msg}{got}"))
     return problems
 
@@ -109,7 +113,7 @@ def problems_from_validation(error: ValidationError) -> list[Problem]:
 def _is_union_tag(part: Any) -> bool:
     # pydantic inserts the member type name of a union into the location ("list[Site]");
     # planners think in keys and indexes only.
-    return isinstance(part, str) and ("[" in part or part in {"float", "int", "str", "bool"})
+    return isinstance(part, str) and ("[" in part or part in {"float", "int", "str", "bool"} or part in DISCRIMINATOR_TAGS)
 
 
 def duplicate_ids(items: Any, where: str) -> list[Problem]:

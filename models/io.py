@@ -15,8 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from models import front_warehouse
+from models import front_warehouse, incentive_budget, membership_pricing
 from models.base import Evaluation, problems_from_validation
+from models.envyfree import read_envyfree
 from models.errors import InstanceError, Problem
 from models.orlib import read_orlib_cap
 
@@ -40,9 +41,21 @@ FAMILIES: dict[str, Family] = {
         evaluate=front_warehouse.evaluate,
         table_keys=front_warehouse.TABLE_KEYS,
     ),
+    incentive_budget.PROBLEM: Family(
+        schema=incentive_budget.IncentiveBudget,
+        cross_check=incentive_budget.cross_check,
+        feasibility_check=incentive_budget.feasibility_check,
+        evaluate=incentive_budget.evaluate,
+    ),
+    membership_pricing.PROBLEM: Family(
+        schema=membership_pricing.MembershipPricing,
+        cross_check=membership_pricing.cross_check,
+        feasibility_check=membership_pricing.feasibility_check,
+        evaluate=membership_pricing.evaluate,
+    ),
 }
 
-INPUT_FORMATS = ("auto", "json", "toml", "orlib-cap")
+INPUT_FORMATS = ("auto", "json", "toml", "orlib-cap", "envyfree")
 
 
 def load_instance(
@@ -102,6 +115,8 @@ def loads_instance(
     source = source or name
     if input_format == "orlib-cap":
         doc = read_orlib_cap(text, name=name, capacity=capacity, single_source=bool(single_source))
+    elif input_format == "envyfree":
+        doc = read_envyfree(text, name=name)
     elif input_format in ("json", "toml"):
         doc = _parse_text(text, input_format, source)
         if capacity is not None:

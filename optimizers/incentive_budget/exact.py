@@ -1,0 +1,206 @@
+"""The exact method: a global search on a spend grid, a certified bound that accounts for
+the grid, then a local polish of the continuous spends.
+
+    max  sum_i g_i(x_i)                      (users, or value - spend; min_spend: see below)
+    s.t. sum_i x_i <= budget                 (1)
+         sum_{i in c} x_i <= cap_c           (2)  for every cap c
+         lo_i <= x_i <= hi_i                 (3)  (multiples of step when given)
+
+1. Grid: x_i = lo_i + j h. With nested caps the knapsack DP of dp.py is exact on the grid
+   (all k at once); crossing caps go to the piecewise-linear MILP of milp.py.
+2. Polish: SLSQP within two grid units of the grid plan; kept only if better and feasible.
+3. Bound: with lam the plan's marginal value, every feasible x satisfies
+   g(x) <= sum_i F_i(floor_i; lam) + lam * Delta, Delta = spend above the floors (grid.py), so
+   UB = max_k D_F(k) + lam * min(free - k h, Delta_max), D_F the DP over floors with values F.
+   For min_spend (min sum x s.t. users(x) >= T) the same tables give the least spend any plan
+   reaching T can have: sum lo + min_k [k h + (T - D_F(k)) / lam].
+4. Refine: while the gap is above the tolerance and time allows, halve h (both bounds stay
+   valid; the best of each is kept).
+
+The grid answer is exact when ``step`` is the unit (the grid is then the whole domain).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.incentive_budget import IncentiveBudget, plan
+from optimizers.incentive_budget import dp, local
+from optimizers.incentive_budget.grid import CellTerms, Grid, cell_grid, terms, unit_for, upper_values
+from optimizers.registry import MethodOutput
+from optimizers.result import SolverOptions, Status
+
+WORK_PER_PASS = 6e7  # cell x units x units of the first pass (about 0.2 s here)
+MAX_RESOLUTION = 32_000
+EFFORT_S = 3.0  # refinement time when no time limit is given
+
+
+@dataclass
+class Pass:
+    """One grid pass: the best plan found and the bound proven."""
+
+    x: np.ndarray | None
+    objective: float | None
+    bound: float
+    marginal: float | None
+    resolution: int
+
+
+def first_resolution(n_cells: int) -> int:
+    return int(min(4000, max(200, math.sqrt(WORK_PER_PASS / max(1, n_cells)))))
+
+
+def run(inst: IncentiveBudget, options: SolverOptions, *, backend: str | None = None, resolution: int | None = None) -> MethodOutput:
+    start = time.perf_counter()
+    t = terms(inst)
+    if not dp.is_laminar([frozenset(s) for s in cap_members(inst)]):
+        from optimizers.incentive_budget import milp
+
+        return milp.run(inst, t, options, backend=backend)
+    limit = options.time_limit_s if options.time_limit_s is not None else EFFORT_S
+    minimizing = inst.objective == "min_spend"
+    res = resolution or first_resolution(len(inst.cells))
+    best: Pass | None = None
+    bound = math.inf if not minimizing else -math.inf
+    passes = 0
+    while True:
+        pass_start = time.perf_counter()
+        p = grid_pass(inst, t, res)
+        passes += 1
+        if p.x is not None and (best is None or best.objective is None or _better(inst, p.objective, best.objective)):
+            best = p
+        bound = min(bound, p.bound) if not minimizing else max(bound, p.bound)
+        if best is None:
+            best = p
+        spent = time.perf_counter() - pass_start
+        gap = _gap(best.objective, bound)
+        exact_grid = inst.step is not None and unit_for(inst, t_free(inst, t), res) <= inst.step
+        if gap is None and not math.isfinite(bound):
+            break  # infeasible proven
+        if exact_grid or (gap is not None and gap <= options.gap) or res * 2 > MAX_RESOLUTION:
+            break
+        if (time.perf_counter() - start) + 4.5 * spent > limit:
+            break
+        res *= 2
+    meta = {"resolution": best.resolution, "passes": passes, "grid_unit": unit_for(inst, t_free(inst, t), best.resolution)}
+    if best.x is None:
+        if minimizing and not math.isfinite(bound):
+            return MethodOutput(Status.INFEASIBLE, None, None, None, f"no plan reaches target_users {inst.target_users:,.6g} within the budget and caps", meta)
+        return MethodOutput(Status.NO_SOLUTION, None, bound, None, "the grid found no plan; try a finer resolution", meta)
+    x = best.x
+    objective = float(local.objective(inst, t, x))
+    bound = max(bound, objective) if not minimizing else min(bound, objective)
+    gap = _gap(objective, bound)
+    status = Status.OPTIMAL if gap is not None and gap <= options.gap else Status.FEASIBLE
+    solution = plan(inst, dict(zip([c.id for c in inst.cells], x.tolist())), best.marginal)
+    return MethodOutput(status, objective, bound, solution, "", meta)
+
+
+def t_free(inst: IncentiveBudget, t: CellTerms, budget: float | None = None) -> float:
+    return max(0.0, (inst.budget if budget is None else budget) - float(t.lo.sum()))
+
+
+def cap_members(inst: IncentiveBudget) -> list[set[int]]:
+    index = {c.id: i for i, c in enumerate(inst.cells)}
+    return [{index[c] for c in cap.cells} for cap in inst.caps]
+
+
+def _better(inst: IncentiveBudget, a: float | None, b: float | None) -> bool:
+    if a is None:
+        return False
+    if b is None:
+        return True
+    return a < b if inst.objective == "min_spend" else a > b
+
+
+def _gap(objective: float | None, bound: float) -> float | None:
+    if objective is None or not math.isfinite(bound):
+        return None
+    return abs(objective - bound) / max(1.0, abs(objective))
+
+
+@dataclass
+class Grids:
+    """The grids of one pass and the DP over their lower tables."""
+
+    h: float
+    grids: list[Grid]
+    cap_units: list[tuple[frozenset[int], int]]
+    budget_units: int
+    free: float
+    lower: dp.Table
+
+    def plan_at(self, k: int) -> np.ndarray:
+        units: dict[int, int] = {}
+        self.lower.plan(k, units)
+        return np.array([g.points[min(units.get(i, 0), len(g.points) - 1)] for i, g in enumerate(self.grids)])
+
+    def upper_table(self, inst: IncentiveBudget, t: CellTerms, lam: float) -> np.ndarray:
+        leaves = [upper_values(inst, t, i, g, lam) for i, g in enumerate(self.grids)]
+        return dp.solve_tree(leaves, self.cap_units, self.budget_units, track=False).values
+
+    @property
+    def max_delta(self) -> float:
+        return float(sum(g.max_delta for g in self.grids))
+
+
+def build(inst: IncentiveBudget, t: CellTerms, resolution: int, budget: float | None = None) -> Grids:
+    free = t_free(inst, t, budget)
+    h = unit_for(inst, free, resolution)
+    grids = [cell_grid(inst, t, i, h) for i in range(len(inst.cells))]
+    caps = []
+    for cap, members in zip(inst.caps, cap_members(inst)):
+        room = cap.max_spend - float(t.lo[list(members)].sum())
+        caps.append((frozenset(members), int(math.floor(room / h + 1e-9))))
+    budget_units = int(math.floor(free / h + 1e-9))
+    lower = dp.solve_tree([g.lower for g in grids], caps, budget_units)
+    return Grids(h, grids, caps, budget_units, free, lower)
+
+
+def grid_pass(inst: IncentiveBudget, t: CellTerms, resolution: int) -> Pass:
+    g = build(inst, t, resolution)
+    if inst.objective == "min_spend":
+        return _min_spend_pass(inst, t, g, resolution)
+    x = polish(inst, t, g, g.plan_at(g.budget_units), inst.budget)
+    lam = local.marginal(inst, t, x, inst.budget) or 0.0
+    return Pass(x, local.objective(inst, t, x), upper_bound(inst, t, g, lam, g.free), lam, resolution)
+
+
+def upper_bound(inst: IncentiveBudget, t: CellTerms, g: Grids, lam: float, free: float) -> float:
+    """max_k D_F(k) + lam * min(free - k h, Delta_max) over k with k h <= free."""
+    values = g.upper_table(inst, t, lam)
+    k = np.arange(min(len(values), int(math.floor(free / g.h + 1e-9)) + 1))
+    leftover = np.minimum(free - k * g.h, g.max_delta)
+    return float(np.max(values[k] + lam * np.maximum(leftover, 0.0)))
+
+
+def polish(inst: IncentiveBudget, t: CellTerms, g: Grids, x: np.ndarray, budget: float) -> np.ndarray:
+    if inst.step is not None:
+        return x
+    lower = np.maximum(t.lo, x - 2 * g.h)
+    upper = np.minimum(t.hi, x + 2 * g.h)
+    return local.improve(inst, t, x, lower, upper, budget)
+
+
+def _min_spend_pass(inst: IncentiveBudget, t: CellTerms, g: Grids, resolution: int) -> Pass:
+    target = inst.target_users or 0.0
+    reach = np.nonzero(g.lower.values >= target)[0]
+    x = None
+    lam_users = 0.0
+    if len(reach):
+        x = polish(inst, t, g, g.plan_at(int(reach[0])), inst.budget)
+        cost = local.marginal(inst, t, x, inst.budget)
+        lam_users = 1.0 / cost if cost else 0.0
+    values = g.upper_table(inst, t, lam_users)
+    k = np.arange(len(values))
+    room = np.minimum(g.max_delta, g.free - k * g.h)
+    short = np.maximum(target - values, 0.0)
+    need = short / lam_users if lam_users > 0 else np.where(short > 0, np.inf, 0.0)
+    ok = need <= room + 1e-9 * max(1.0, g.h)
+    bound = float(t.lo.sum() + np.min(k[ok] * g.h + need[ok])) if ok.any() else math.inf
+    objective = None if x is None else float(x.sum())
+    return Pass(x, objective, bound, None if x is None else local.marginal(inst, t, x, inst.budget), resolution)
