@@ -108,6 +108,17 @@ def cell_grid(inst: IncentiveBudget, t: CellTerms, i: int, h: float) -> Grid:
     return Grid(lo, hi, h, points, cell_value(inst, t, i, points), starts, np.maximum(ends, starts))
 
 
+def grid_from_points(inst: IncentiveBudget, t: CellTerms, i: int, points: np.ndarray) -> Grid:
+    """A grid with intervals between the given spends (sorted, within [lo, hi], steps)."""
+    lo, hi = float(t.lo[i]), float(t.hi[i])
+    pts = np.unique(np.clip(np.append(points, [lo, hi]), lo, hi))
+    if inst.step is not None:
+        pts = np.unique(np.clip(np.round(pts / inst.step) * inst.step, lo, hi))
+    starts = pts
+    ends = np.append(pts[1:] - (inst.step or 0.0), hi)
+    return Grid(lo, hi, float(np.diff(pts).max()) if len(pts) > 1 else 0.0, pts, cell_value(inst, t, i, pts), starts, np.maximum(ends, starts))
+
+
 def upper_values(inst: IncentiveBudget, t: CellTerms, i: int, grid: Grid, lam: float) -> np.ndarray:
     """F_j(lam) for every interval of ``grid`` (see the module docstring)."""
     a, b = grid.starts, grid.ends

@@ -89,19 +89,24 @@ def improve(inst: IncentiveBudget, t: CellTerms, x0: np.ndarray, lower: np.ndarr
     return _keep_better(inst, t, x0, candidate, budget)
 
 
+def shrink_towards(inst: IncentiveBudget, t: CellTerms, x0: np.ndarray, x1: np.ndarray, budget: float) -> np.ndarray:
+    """The feasible point of the segment x0 -> x1 closest to x1 (bisection; x0 feasible)."""
+    if feasible(inst, t, x1, budget):
+        return x1
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if feasible(inst, t, x0 + mid * (x1 - x0), budget):
+            lo = mid
+        else:
+            hi = mid
+    x = x0 + lo * (x1 - x0)
+    return x if feasible(inst, t, x, budget) else x0
+
+
 def _keep_better(inst: IncentiveBudget, t: CellTerms, x0: np.ndarray, x1: np.ndarray, budget: float) -> np.ndarray:
-    """The best feasible point on the segment x0 -> x1 found by bisection, if better than x0."""
-    if not feasible(inst, t, x1, budget):
-        lo, hi = 0.0, 1.0
-        for _ in range(40):
-            mid = 0.5 * (lo + hi)
-            if feasible(inst, t, x0 + mid * (x1 - x0), budget):
-                lo = mid
-            else:
-                hi = mid
-        x1 = x0 + lo * (x1 - x0)
-        if not feasible(inst, t, x1, budget):
-            return x0
+    """The feasible point nearest x1 on the segment x0 -> x1, if it is better than x0."""
+    x1 = shrink_towards(inst, t, x0, x1, budget)
     better = objective(inst, t, x1) < objective(inst, t, x0) if inst.objective == "min_spend" else objective(inst, t, x1) > objective(inst, t, x0)
     return x1 if better else x0
 
