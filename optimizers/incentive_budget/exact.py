@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from models.errors import UsageError
 from models.incentive_budget import IncentiveBudget, plan
 from optimizers.incentive_budget import dp, local
 from optimizers.incentive_budget.grid import CellTerms, Grid, cell_grid, terms, unit_for, upper_values
@@ -167,7 +170,22 @@ def grid_pass(inst: IncentiveBudget, t: CellTerms, resolution: int) -> Pass:
         return _min_spend_pass(inst, t, g, resolution)
     x = polish(inst, t, g, g.plan_at(g.budget_units), inst.budget)
     lam = local.marginal(inst, t, x, inst.budget) or 0.0
-    return Pass(x, local.objective(inst, t, x), upper_bound(inst, t, g, lam, g.free), lam, resolution)
+    objective = local.objective(inst, t, x)
+    return Pass(x, objective, certify(inst, t, g, lam, g.free, objective), lam, resolution)
+
+
+def certify(inst: IncentiveBudget, t: CellTerms, g: Grids, lam: float, free: float, objective: float, tolerance: float = 1e-6) -> float:
+    """The upper bound with the plan's marginal value as the price of spend; when that leaves
+    a gap (plans at a corner, in the convex part of S-curves), also with the slope of the grid
+    optimum over the last 5% of the budget, keeping the smaller bound."""
+    bound = upper_bound(inst, t, g, lam, free)
+    if _gap(objective, bound) is not None and (_gap(objective, bound) or 0.0) > tolerance:
+        k = int(math.floor(free / g.h + 1e-9))
+        back = max(1, k // 20)
+        if k - back >= 0:
+            table_slope = max(0.0, float(g.lower.values[k] - g.lower.values[k - back]) / (back * g.h))
+            bound = min(bound, upper_bound(inst, t, g, table_slope, free))
+    return bound
 
 
 def upper_bound(inst: IncentiveBudget, t: CellTerms, g: Grids, lam: float, free: float) -> float:
@@ -204,3 +222,63 @@ def _min_spend_pass(inst: IncentiveBudget, t: CellTerms, g: Grids, resolution: i
     bound = float(t.lo.sum() + np.min(k[ok] * g.h + need[ok])) if ok.any() else math.inf
     objective = None if x is None else float(x.sum())
     return Pass(x, objective, bound, None if x is None else local.marginal(inst, t, x, inst.budget), resolution)
+
+
+def frontier(inst: IncentiveBudget, budgets: list[float], options: SolverOptions | None = None,
+             on_level: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """The best plan at every budget level, with its bound and marginal value.
+
+    One DP on the grid of the largest budget gives every level's grid plan (the table holds
+    all budgets at once); each level is then polished and certified with its own price.
+    Crossing caps solve each level from scratch with the MILP.
+    """
+    from optimizers.registry import solve
+
+    options = options or SolverOptions()
+    if inst.objective == "min_spend":
+        raise UsageError("frontier sweeps the budget for objective 'users' or 'value'; this instance minimises spend for a target")
+    levels = sorted(set(float(b) for b in budgets))
+    rows: list[dict[str, Any]] = []
+    top = inst.model_copy(update={"budget": levels[-1]})
+    t_top = terms(top)
+    if not dp.is_laminar([frozenset(s) for s in cap_members(inst)]):
+        for b in levels:
+            result = solve(inst.model_copy(update={"budget": b}), options=options)
+            rows.append(_level_row(inst.model_copy(update={"budget": b}), result.status, result.objective, result.bound, result.solution))
+            if on_level:
+                on_level(rows[-1])
+        return rows
+    g = build(top, t_top, first_resolution(len(inst.cells)))
+    low = float(t_top.lo.sum())
+    for b in levels:
+        level = inst.model_copy(update={"budget": b})
+        if b < low - 1e-9 * max(1.0, low):
+            rows.append(_level_row(level, Status.INFEASIBLE, None, None, None))
+        else:
+            t = terms(level)
+            free = max(0.0, b - low)
+            x = g.plan_at(int(math.floor(free / g.h + 1e-9)))
+            x = polish(level, t, g, np.minimum(x, t.hi), b)
+            lam = local.marginal(level, t, x, b) or 0.0
+            objective = local.objective(level, t, x)
+            bound = max(objective, certify(level, t_top, g, lam, free, objective, options.gap))
+            gap = _gap(objective, bound)
+            status = Status.OPTIMAL if gap is not None and gap <= options.gap else Status.FEASIBLE
+            solution = plan(level, dict(zip([c.id for c in inst.cells], x.tolist())), lam)
+            rows.append(_level_row(level, status, objective, bound, solution))
+        if on_level:
+            on_level(rows[-1])
+    return rows
+
+
+def _level_row(inst: IncentiveBudget, status: Status, objective: float | None, bound: float | None,
+               solution: dict[str, Any] | None) -> dict[str, Any]:
+    from models.incentive_budget import evaluate
+
+    row: dict[str, Any] = {"budget": inst.budget, "status": status.value, "objective": objective, "bound": bound,
+                           "gap": None if objective is None or bound is None else _gap(objective, bound)}
+    if solution is not None:
+        check = evaluate(inst, solution)
+        row.update(users=check.details["total_users"], value=check.details["total_value"], spend=check.details["total_spend"],
+                   marginal_value=solution["marginal_value"], violations=check.violations, solution=solution)
+    return row

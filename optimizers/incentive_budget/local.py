@@ -113,10 +113,11 @@ def _keep_better(inst: IncentiveBudget, t: CellTerms, x0: np.ndarray, x1: np.nda
 
 def marginal(inst: IncentiveBudget, t: CellTerms, x: np.ndarray, budget: float) -> float | None:
     """Objective gained per extra unit of budget at ``x``: the best slope among cells that can
-    still grow (below their upper bound, in no full cap), 0 when the budget is not binding.
+    still grow (below their upper bound, in no full cap), and never below 0.
     For ``min_spend``: the spend one more target user costs (None when no cell can grow)."""
     index = {c.id: i for i, c in enumerate(inst.cells)}
-    room = x < t.hi - 1e-9 * np.maximum(1.0, t.hi)
+    own = np.array([np.inf if c.max_spend is None else c.max_spend for c in inst.cells])  # the budget is what we price
+    room = x < own - 1e-9 * np.maximum(1.0, x)
     for cap in inst.caps:
         members = [index[c] for c in cap.cells]
         if x[members].sum() >= cap.max_spend - 1e-9 * max(1.0, cap.max_spend):
@@ -125,6 +126,6 @@ def marginal(inst: IncentiveBudget, t: CellTerms, x: np.ndarray, budget: float) 
         g = np.array([c.multiplier * slope(c.response, x[i]) for i, c in enumerate(inst.cells)], dtype=float)
         best = float(np.nan_to_num(g, posinf=MAX_SLOPE)[room].max()) if room.any() else 0.0
         return 1.0 / best if best > 0 else None
-    if x.sum() < budget - 1e-9 * max(1.0, budget) or not room.any():
+    if not room.any():
         return 0.0
     return max(0.0, float(gradient(inst, t, x)[room].max()))
