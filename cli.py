@@ -354,6 +354,8 @@ def _render(doc: dict[str, Any], inst: Any) -> None:
     out.print(summary)
     if doc["solution"] and doc["problem"] == "front_warehouse":
         _render_front_warehouse(doc, inst)
+    if doc["solution"] and doc["problem"] == "incentive_budget":
+        _render_incentive_budget(doc, inst)
 
 
 def _render_front_warehouse(doc: dict[str, Any], inst: Any) -> None:
@@ -385,6 +387,166 @@ def _render_front_warehouse(doc: dict[str, Any], inst: Any) -> None:
             shown = f"{value:.1%}" if key == "share_within_promise" else _fmt(value)
             costs.add_row(f"{label} [{scenario}]", shown)
     out.print(costs)
+
+
+def _render_incentive_budget(doc: dict[str, Any], inst: Any) -> None:
+    solution, evaluation = doc["solution"], doc["evaluation"] or {}
+    spent = sum(solution["spend"].values()) or 1.0
+    table = Table(title=f"spend by cell (budget {_fmt(inst.budget)})")
+    for col in ("cell", "mechanic", "segment", "spend", "share", "users", "users per 1k spend"):
+        table.add_column(col, justify="left" if col in ("cell", "mechanic", "segment") else "right")
+    for cell in inst.cells:
+        x, users = solution["spend"][cell.id], solution["users"][cell.id]
+        table.add_row(cell.id, cell.mechanic or "-", cell.segment or "-", _fmt(x), f"{x / spent:.1%}", _fmt(users),
+                      _fmt(1000 * users / x) if x > 0 else "-")
+    out.print(table)
+    totals = Table(title="totals", show_header=False)
+    totals.add_column("key", style="bold")
+    totals.add_column("value", justify="right")
+    for key in ("total_spend", "total_users", "total_value"):
+        totals.add_row(key.replace("_", " "), _fmt(evaluation.get(key)))
+    unit = "spend per extra target user" if inst.objective == "min_spend" else f"{inst.objective} per extra unit of budget"
+    totals.add_row(f"marginal value ({unit})", _fmt(solution.get("marginal_value")))
+    out.print(totals)
+
+
+def _parse_budgets(text: str) -> list[float]:
+    """START:STOP:STEP (STOP included when on the step) or a comma-separated list."""
+    try:
+        if ":" in text:
+            parts = [float(p) for p in text.split(":")]
+            if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0] or min(parts) < 0:
+                raise ValueError
+            start, stop, step = parts
+            count = int((stop - start) / step + 1e-9) + 1
+            if count > 1000:
+                raise UsageError(f"--budgets: {count} levels; at most 1000")
+            return [start + i * step for i in range(count)]
+        values = [float(p) for p in text.split(",") if p.strip()]
+        if not values or min(values) < 0:
+            raise ValueError
+        return values
+    except ValueError:
+        raise UsageError(f"--budgets: expected START:STOP:STEP with 0 <= START <= STOP and STEP > 0, or a list a,b,c (got {text!r})") from None
+
+
+@app.command()
+@_guarded
+def frontier(
+    instance: InstancePath,
+    budgets: Annotated[str, typer.Option("--budgets", help="START:STOP:STEP (e.g. 200000:2000000:100000) or a list a,b,c.")],
+    gap: Annotated[float, typer.Option(help="Relative gap under which a level counts as optimal.", min=0.0, max=0.999)] = 1e-6,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="table, or json (one document on stdout).")] = OutputFormat.table,
+    output: Annotated[Optional[Path], typer.Option(help="Also write the JSON document to this file (atomically).", dir_okay=False)] = None,
+) -> None:
+    """incentive_budget: the best plan at every budget level, with users, value, marginal value and gap.
+
+    One dynamic program over the largest budget gives every level; each level is then
+    polished and certified on its own.
+
+    \b
+    Example:
+      ecomopt frontier instances/incentive_budget/q3-growth.json --budgets 250000:2000000:250000
+    """
+    from optimizers import SolverOptions
+    from optimizers.incentive_budget.exact import frontier as sweep
+
+    levels = _parse_budgets(budgets)
+    inst = load_instance(instance)
+    if inst.problem != "incentive_budget":
+        raise UsageError(f"frontier: only for incentive_budget instances (this is {inst.problem})")
+    if output is not None and not output.resolve().parent.is_dir():
+        raise UsageError(f"--output: folder {output.resolve().parent} does not exist")
+    started = time.perf_counter()
+    rows = sweep(inst, levels, SolverOptions(gap=gap), on_level=lambda r: err.print(f"budget {_fmt(r['budget'])}: {r['status']}", markup=False) if err.is_terminal else None)
+    document = {"schema_version": 1, "problem": inst.problem, "instance": inst.name, "objective": inst.objective,
+                "runtime_s": time.perf_counter() - started, "levels": rows}
+    if output is not None:
+        write_atomic(output, json.dumps(document, indent=2) + "\n")
+    if output_format is OutputFormat.json:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    table = Table(title=f"budget frontier: {inst.name} (objective {inst.objective})")
+    for col in ("budget", "status", "spend", "users", "value", "marginal value", "gap"):
+        table.add_column(col, justify="left" if col == "status" else "right")
+    for r in rows:
+        g = r["gap"]
+        table.add_row(_fmt(r["budget"]), r["status"], _fmt(r.get("spend")), _fmt(r.get("users")), _fmt(r.get("value")),
+                      _fmt(r.get("marginal_value")), "-" if g is None else f"{g:.1e}")
+    out.print(table)
+    err.print(f"{len(rows)} levels in {document['runtime_s']:.2f} s; marginal value = {inst.objective} gained per extra unit of budget", markup=False)
+
+
+class FitKind(str, Enum):
+    auto = "auto"
+    hill = "hill"
+    exponential = "exponential"
+
+
+class Objective(str, Enum):
+    users = "users"
+    value = "value"
+    min_spend = "min_spend"
+
+
+@app.command()
+@_guarded
+def fit(
+    data: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with columns cell, spend, users (direct users per A/B arm or period); optional per-cell columns mechanic, segment, viral_k, value_per_user, min_spend, max_spend.")],
+    budget: Annotated[float, typer.Option(help="Budget of the instance written.", min=0)],
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the incentive_budget instance here (JSON, atomically).", dir_okay=False)] = None,
+    kind: Annotated[FitKind, typer.Option(help="Curve kind; auto picks hill or exponential by AICc.")] = FitKind.auto,
+    objective: Annotated[Objective, typer.Option(help="Objective of the instance written.")] = Objective.users,
+    target_users: Annotated[Optional[float], typer.Option(help="With --objective min_spend: users to reach.", min=0)] = None,
+    step: Annotated[Optional[float], typer.Option(help="Spend granularity of the instance written.", min=0)] = None,
+    viral_k: Annotated[float, typer.Option(help="viral_k for cells without a viral_k column value.", min=0.0, max=0.999999)] = 0.0,
+    value_per_user: Annotated[float, typer.Option(help="value_per_user for cells without a column value.", min=0.0)] = 0.0,
+    cap_at_tested: Annotated[bool, typer.Option(help="Set max_spend to the largest tested spend where the table gives none (no extrapolation).")] = False,
+    max_rel_ci: Annotated[float, typer.Option(help="Refuse a fit whose 95% CI half-width exceeds this share of max_users or half_spend/scale.", min=0.0)] = 1.0,
+    min_saturation: Annotated[float, typer.Option(help="Refuse a fit that reaches less than this share of max_users at the largest tested spend.", min=0.0, max=1.0)] = 0.5,
+    name: Annotated[Optional[str], typer.Option(help="Instance name (default: the CSV's file name).")] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="table, or json (fits and instance on stdout).")] = OutputFormat.table,
+) -> None:
+    """Fit a response curve per cell from A/B-test data and write an incentive_budget instance.
+
+    Prints each cell's curve with 95% confidence intervals and fit error; refuses (exit 2)
+    cells whose data cannot support a curve, saying which arms would help.
+
+    \b
+    Example:
+      ecomopt fit instances/incentive_budget/ab-tests.csv --budget 1500000 --viral-k 0.3 --out plan.json
+    """
+    from models import parse_instance
+    from optimizers.incentive_budget.fit import fit_table, read_ab_table, to_instance
+
+    if out_file is not None and not out_file.resolve().parent.is_dir():
+        raise UsageError(f"--out: folder {out_file.resolve().parent} does not exist")
+    table_data = read_ab_table(data)
+    fits = fit_table(table_data, kind=kind.value, max_rel_ci=max_rel_ci, min_saturation=min_saturation)
+    doc = to_instance(table_data, fits, name=name or data.stem, budget=budget, objective=objective.value, target_users=target_users,
+                      step=step, default_viral_k=viral_k, default_value_per_user=value_per_user)
+    if cap_at_tested:
+        for cell in doc["cells"]:
+            cell.setdefault("max_spend", float(max(table_data.cell(cell["id"]).spend)))
+    parse_instance(doc, source=f"instance fitted from {data}")
+    if out_file is not None:
+        write_atomic(out_file, json.dumps(doc, indent=2) + "\n")
+    if output_format is OutputFormat.json:
+        fitted = [{"cell": f.cell, "kind": f.kind, "params": f.params, "ci95": f.ci95, "rmse": f.rmse, "r2": f.r2,
+                   "n_points": f.n_points, "n_levels": f.n_levels} for f in fits]
+        sys.stdout.write(json.dumps({"fits": fitted, "instance": doc}, indent=2) + "\n")
+    else:
+        table = Table(title=f"response curves fitted from {data.name}")
+        for col in ("cell", "kind", "parameters (95% CI)", "rmse", "r²", "points / levels"):
+            table.add_column(col, overflow="fold")
+        for f in fits:
+            params = "; ".join(f"{k} {_fmt(v)} [{_fmt(f.ci95[k][0])}, {_fmt(f.ci95[k][1])}]" for k, v in f.params.items())
+            table.add_row(f.cell, f.kind, params, _fmt(f.rmse), f"{f.r2:.3f}", f"{f.n_points} / {f.n_levels}")
+        out.print(table)
+    if out_file is not None:
+        err.print(f"wrote {out_file}: {len(doc['cells'])} cells, budget {_fmt(budget)}; solve it with `ecomopt solve {out_file}`", markup=False)
+    elif output_format is OutputFormat.table:
+        err.print("note: no --out given; the instance was not written", markup=False)
 
 
 if __name__ == "__main__":

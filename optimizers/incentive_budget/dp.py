@@ -16,6 +16,7 @@ frontier one DP.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,10 +82,12 @@ def is_laminar(sets: list[frozenset[int]]) -> bool:
     return all(not (a & b) or a <= b or b <= a for i, a in enumerate(sets) for b in sets[i + 1 :])
 
 
-def solve_tree(leaves: list[np.ndarray], caps: list[tuple[frozenset[int], int]], budget_units: int, track: bool = True) -> Table:
+def solve_tree(leaves: list[np.ndarray], caps: list[tuple[frozenset[int], int]], budget_units: int, track: bool = True,
+               adjust: list[Callable[[np.ndarray], np.ndarray] | None] | None = None) -> Table:
     """The root table for cells ``leaves`` (exact-units tables), laminar ``caps`` (cells,
     limit in units) and the budget. Caps are nested by size: each goes under the smallest
-    cap that contains it."""
+    cap that contains it. ``adjust[c]``, when given, rewrites cap c's table before it joins
+    its parent (the bound adds the value of the cap's money left above the floors)."""
     order = sorted(range(len(caps)), key=lambda c: len(caps[c][0]))
     owner: dict[int, int] = {}  # cell or cap -> smallest cap containing it (by position in order)
     tables: dict[int, Table] = {}
@@ -95,5 +98,7 @@ def solve_tree(leaves: list[np.ndarray], caps: list[tuple[frozenset[int], int]],
         for i in members:
             owner.setdefault(i, pos)
         tables[pos] = group(kids, max(0, limit), track)
+        if adjust is not None and adjust[c] is not None:
+            tables[pos].values = adjust[c](tables[pos].values)  # type: ignore[misc]
     top = list(tables.values()) + [Table(values=leaves[i], cell=i) for i in range(len(leaves)) if i not in owner]
     return group(top, budget_units, track)

@@ -142,9 +142,27 @@ class Grids:
         self.lower.plan(k, units)
         return np.array([g.points[min(units.get(i, 0), len(g.points) - 1)] for i, g in enumerate(self.grids)])
 
-    def upper_table(self, inst: IncentiveBudget, t: CellTerms, lam: float) -> np.ndarray:
-        leaves = [upper_values(inst, t, i, g, lam) for i, g in enumerate(self.grids)]
-        return dp.solve_tree(leaves, self.cap_units, self.budget_units, track=False).values
+    def upper_table(self, inst: IncentiveBudget, t: CellTerms, lam: float, mu: np.ndarray | None = None) -> np.ndarray:
+        """D_F(k) with price lam on the budget and mu[c] more inside each cap c: a cell's F uses
+        lam plus the mu of its caps, and a cap's table adds mu[c] times the money its cells
+        may spend above their floors, min(Delta_max_c, room_c - k h)."""
+        mu = np.zeros(len(inst.caps)) if mu is None else mu
+        price = np.full(len(self.grids), lam)
+        adjust: list = []
+        for c, (members, _) in enumerate(self.cap_units):
+            price[list(members)] += mu[c]
+            adjust.append(self._cap_adjust(members, inst.caps[c].max_spend - float(t.lo[list(members)].sum()), float(mu[c])) if mu[c] > 0 else None)
+        leaves = [upper_values(inst, t, i, g, float(price[i])) for i, g in enumerate(self.grids)]
+        return dp.solve_tree(leaves, self.cap_units, self.budget_units, track=False, adjust=adjust).values
+
+    def _cap_adjust(self, members: frozenset[int], room: float, mu: float) -> Callable[[np.ndarray], np.ndarray]:
+        most = float(sum(self.grids[i].max_delta for i in members))
+
+        def adjust(values: np.ndarray) -> np.ndarray:
+            k = np.arange(len(values))
+            return np.maximum.accumulate(values + mu * np.clip(room - k * self.h, 0.0, most))
+
+        return adjust
 
     @property
     def max_delta(self) -> float:
@@ -171,26 +189,29 @@ def grid_pass(inst: IncentiveBudget, t: CellTerms, resolution: int) -> Pass:
     x = polish(inst, t, g, g.plan_at(g.budget_units), inst.budget)
     lam = local.marginal(inst, t, x, inst.budget) or 0.0
     objective = local.objective(inst, t, x)
-    return Pass(x, objective, certify(inst, t, g, lam, g.free, objective), lam, resolution)
+    return Pass(x, objective, certify(inst, t, g, x, lam, g.free, objective), lam, resolution)
 
 
-def certify(inst: IncentiveBudget, t: CellTerms, g: Grids, lam: float, free: float, objective: float, tolerance: float = 1e-6) -> float:
-    """The upper bound with the plan's marginal value as the price of spend; when that leaves
-    a gap (plans at a corner, in the convex part of S-curves), also with the slope of the grid
-    optimum over the last 5% of the budget, keeping the smaller bound."""
-    bound = upper_bound(inst, t, g, lam, free)
+def certify(inst: IncentiveBudget, t: CellTerms, g: Grids, x: np.ndarray, lam: float, free: float, objective: float,
+            tolerance: float = 1e-6) -> float:
+    """The upper bound priced by the plan: its marginal value on the budget and the extra
+    price inside full caps. When that leaves a gap (plans at a corner, in the convex part of
+    S-curves), also with the slope of the grid optimum over the last 5% of the budget,
+    keeping the smaller bound."""
+    mu = local.cap_prices(inst, t, x, lam)
+    bound = upper_bound(inst, t, g, lam, free, mu)
     if _gap(objective, bound) is not None and (_gap(objective, bound) or 0.0) > tolerance:
         k = int(math.floor(free / g.h + 1e-9))
         back = max(1, k // 20)
         if k - back >= 0:
             table_slope = max(0.0, float(g.lower.values[k] - g.lower.values[k - back]) / (back * g.h))
-            bound = min(bound, upper_bound(inst, t, g, table_slope, free))
+            bound = min(bound, upper_bound(inst, t, g, table_slope, free, local.cap_prices(inst, t, x, table_slope)))
     return bound
 
 
-def upper_bound(inst: IncentiveBudget, t: CellTerms, g: Grids, lam: float, free: float) -> float:
+def upper_bound(inst: IncentiveBudget, t: CellTerms, g: Grids, lam: float, free: float, mu: np.ndarray | None = None) -> float:
     """max_k D_F(k) + lam * min(free - k h, Delta_max) over k with k h <= free."""
-    values = g.upper_table(inst, t, lam)
+    values = g.upper_table(inst, t, lam, mu)
     k = np.arange(min(len(values), int(math.floor(free / g.h + 1e-9)) + 1))
     leftover = np.minimum(free - k * g.h, g.max_delta)
     return float(np.max(values[k] + lam * np.maximum(leftover, 0.0)))
@@ -213,7 +234,7 @@ def _min_spend_pass(inst: IncentiveBudget, t: CellTerms, g: Grids, resolution: i
         x = polish(inst, t, g, g.plan_at(int(reach[0])), inst.budget)
         cost = local.marginal(inst, t, x, inst.budget)
         lam_users = 1.0 / cost if cost else 0.0
-    values = g.upper_table(inst, t, lam_users)
+    values = g.upper_table(inst, t, lam_users, None if x is None else local.cap_prices(inst, t, x, lam_users))
     k = np.arange(len(values))
     room = np.minimum(g.max_delta, g.free - k * g.h)
     short = np.maximum(target - values, 0.0)
@@ -261,7 +282,7 @@ def frontier(inst: IncentiveBudget, budgets: list[float], options: SolverOptions
             x = polish(level, t, g, np.minimum(x, t.hi), b)
             lam = local.marginal(level, t, x, b) or 0.0
             objective = local.objective(level, t, x)
-            bound = max(objective, certify(level, t_top, g, lam, free, objective, options.gap))
+            bound = max(objective, certify(level, t_top, g, x, lam, free, objective, options.gap))
             gap = _gap(objective, bound)
             status = Status.OPTIMAL if gap is not None and gap <= options.gap else Status.FEASIBLE
             solution = plan(level, dict(zip([c.id for c in inst.cells], x.tolist())), lam)

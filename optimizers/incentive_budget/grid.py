@@ -29,7 +29,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.incentive_budget import IncentiveBudget, direct_users, inflection, lowest_spend, pwl_points, saturation, slope, upper_spend
+from models.incentive_budget import (
+    Curves,
+    IncentiveBudget,
+    direct_users,
+    inflection,
+    lowest_spend,
+    pwl_points,
+    saturation,
+    slope,
+    upper_spend,
+)
 
 SLACK = 1e-11  # relative slack added to upper values against rounding
 
@@ -42,6 +52,8 @@ class CellTerms:
     p: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
+    curves: Curves
+    multiplier: np.ndarray
 
 
 def terms(inst: IncentiveBudget, *, budget: float | None = None) -> CellTerms:
@@ -60,7 +72,7 @@ def terms(inst: IncentiveBudget, *, budget: float | None = None) -> CellTerms:
         hi = np.minimum(hi, lo + w * np.array([saturation(c.response) for c in inst.cells]))
     if inst.step is not None:
         hi = np.maximum(lo, np.floor(hi / inst.step + 1e-9) * inst.step)
-    return CellTerms(w=w, p=p, lo=lo, hi=np.maximum(hi, lo))
+    return CellTerms(w=w, p=p, lo=lo, hi=np.maximum(hi, lo), curves=Curves(inst.cells), multiplier=mult)
 
 
 def cell_value(inst: IncentiveBudget, t: CellTerms, i: int, x: np.ndarray | float) -> np.ndarray:

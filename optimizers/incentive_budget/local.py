@@ -8,10 +8,13 @@ feasible and strictly better; a plan is never made worse.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from scipy.optimize import minimize
 
-from models.incentive_budget import IncentiveBudget, direct_users, slope
+from models.incentive_budget import IncentiveBudget
 from optimizers.incentive_budget.grid import CellTerms
 
 MAX_SLOPE = 1e12  # stands in for the infinite slope of a Hill curve with shape < 1 at 0
@@ -21,72 +24,107 @@ def objective(inst: IncentiveBudget, t: CellTerms, x: np.ndarray) -> float:
     """Users, value, or spend of plan ``x`` (the instance's objective)."""
     if inst.objective == "min_spend":
         return float(x.sum())
-    return float(sum(t.w[i] * direct_users(c.response, x[i]) - t.p[i] * x[i] for i, c in enumerate(inst.cells)))
+    return float(np.sum(t.w * t.curves.users(x) - t.p * x))
 
 
-def total_users(inst: IncentiveBudget, x: np.ndarray) -> float:
-    return float(sum(c.multiplier * direct_users(c.response, x[i]) for i, c in enumerate(inst.cells)))
+def total_users(t: CellTerms, x: np.ndarray) -> float:
+    return float(np.sum(t.multiplier * t.curves.users(x)))
 
 
 def gradient(inst: IncentiveBudget, t: CellTerms, x: np.ndarray) -> np.ndarray:
     """d objective / d x per cell (users per spend for min_spend's users constraint)."""
-    g = np.array([slope(c.response, x[i]) for i, c in enumerate(inst.cells)], dtype=float)
-    return np.nan_to_num(t.w * g, posinf=MAX_SLOPE) - t.p
+    return np.nan_to_num(t.w * t.curves.slope(x), posinf=MAX_SLOPE) - t.p
 
 
 def feasible(inst: IncentiveBudget, t: CellTerms, x: np.ndarray, budget: float) -> bool:
-    if (x < t.lo).any() or (x > t.hi).any() or x.sum() > budget:
+    """Within every limit up to rounding (1e-10 relative; evaluate() allows 1e-6)."""
+    eps = 1e-10 * max(1.0, budget)
+    if (x < t.lo - eps).any() or (x > t.hi + eps).any() or x.sum() > budget + eps:
         return False
     index = {c.id: i for i, c in enumerate(inst.cells)}
-    if any(sum(x[index[c]] for c in cap.cells) > cap.max_spend for cap in inst.caps):
+    if any(sum(x[index[c]] for c in cap.cells) > cap.max_spend + eps for cap in inst.caps):
         return False
-    return inst.objective != "min_spend" or total_users(inst, x) >= (inst.target_users or 0.0)
+    return inst.objective != "min_spend" or total_users(t, x) >= (inst.target_users or 0.0)
 
 
 def improve(inst: IncentiveBudget, t: CellTerms, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: float,
-            *, max_iter: int = 200, spend_all: bool = False) -> np.ndarray:
+            *, max_iter: int = 200, ftol: float = 1e-12, spend_all: bool = False, finish: bool = True) -> np.ndarray:
     """SLSQP from ``x0`` within [lower, upper]; returns a feasible plan at least as good as
     ``x0`` (``x0`` itself when nothing better is found). ``x0`` must be feasible.
-    ``spend_all`` makes the budget an equality, as marketing-mix optimizers state it."""
+    ``spend_all`` makes the budget an equality, as marketing-mix optimizers state it;
+    ``finish`` moves money SLSQP left on the table (see ``_fill``)."""
     n = len(x0)
     money = max(budget, 1.0)
-    scale = 1.0  # spends as they are: what marketing-mix tools hand to SLSQP
-    top = (upper - lower) / scale
-    to_x = lambda z: lower + scale * np.clip(z, 0.0, top)  # noqa: E731
     index = {c.id: i for i, c in enumerate(inst.cells)}
     rows = [np.ones(n)] + [np.isin(np.arange(n), [index[c] for c in cap.cells]).astype(float) for cap in inst.caps]
     limits = [budget] + [cap.max_spend for cap in inst.caps]
-    constraints = [
-        {"type": "eq" if spend_all and row == 0 else "ineq", "fun": (lambda z, r=r, L=L: (L - r @ to_x(z)) / money), "jac": (lambda z, r=r: -(r * scale) / money)}
-        for row, (r, L) in enumerate(zip(rows, limits))
+    constraints: list[dict[str, Any]] = [
+        {"type": "eq" if spend_all and row == 0 else "ineq", "fun": _room(r, limit, money), "jac": _constant(-r / money)}
+        for row, (r, limit) in enumerate(zip(rows, limits))
     ]
     minimizing = inst.objective == "min_spend"
     if minimizing:
         target = inst.target_users or 0.0
-        mult = np.array([c.multiplier for c in inst.cells])
         reach = max(target, 1.0)
-
-        def users_gap(z: np.ndarray) -> float:
-            return (total_users(inst, to_x(z)) - target) / reach
-
-        def users_jac(z: np.ndarray) -> np.ndarray:
-            x = to_x(z)
-            g = np.array([slope(c.response, x[i]) for i, c in enumerate(inst.cells)])
-            return np.nan_to_num(mult * g, posinf=MAX_SLOPE) * scale / reach
-
-        constraints.append({"type": "ineq", "fun": users_gap, "jac": users_jac})
-        fun = lambda z: float(to_x(z).sum()) / money  # noqa: E731
-        jac = lambda z: scale / money  # noqa: E731
+        constraints.append({
+            "type": "ineq",
+            "fun": lambda x: (total_users(t, x) - target) / reach,
+            "jac": lambda x: np.nan_to_num(t.multiplier * t.curves.slope(x), posinf=MAX_SLOPE) / reach,
+        })
+        fun: Callable[[np.ndarray], float] = lambda x: float(x.sum()) / money  # noqa: E731
+        jac: Callable[[np.ndarray], np.ndarray] = _constant(np.full(n, 1.0 / money))
     else:
-        norm = 1.0
-        fun = lambda z: -objective(inst, t, to_x(z)) / norm  # noqa: E731
-        jac = lambda z: -gradient(inst, t, to_x(z)) * scale / norm  # noqa: E731
-    z0 = np.clip((x0 - lower) / scale, 0.0, top)
+        fun = lambda x: -objective(inst, t, x)  # noqa: E731
+        jac = lambda x: -gradient(inst, t, x)  # noqa: E731
     with np.errstate(all="ignore"):
-        res = minimize(fun, z0, jac=jac, bounds=list(zip(np.zeros(n), top)), constraints=constraints, method="SLSQP",
-                       options={"maxiter": max_iter, "ftol": 1e-12})
-    candidate = to_x(res.x) if np.all(np.isfinite(res.x)) else x0
-    return _keep_better(inst, t, x0, candidate, budget)
+        res = minimize(fun, np.clip(x0, lower, upper), jac=jac, bounds=list(zip(lower, upper)), constraints=constraints,
+                       method="SLSQP", options={"maxiter": max_iter, "ftol": ftol})
+    candidate = np.clip(res.x, lower, upper) if np.all(np.isfinite(res.x)) else x0
+    dust = candidate - t.lo < 1e-9 * money  # SLSQP leaves 1e-17 where it means nothing
+    if dust.any() and feasible(inst, t, np.where(dust, t.lo, candidate), budget):
+        candidate = np.where(dust, t.lo, candidate)
+    best = _keep_better(inst, t, x0, candidate, budget)
+    return best if minimizing or not finish else _fill(inst, t, best, budget)
+
+
+def _room(row: np.ndarray, limit: float, money: float) -> Callable[[np.ndarray], float]:
+    return lambda x: float(limit - row @ x) / money
+
+
+def _constant(value: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: value
+
+
+def _fill(inst: IncentiveBudget, t: CellTerms, x: np.ndarray, budget: float) -> np.ndarray:
+    """Finish what SLSQP stops short of: money left in the budget or in a cap goes to the cell
+    with the best slope that can take it, taken if need be from the funded cell with the
+    worst slope; each move is kept only if it improves the objective."""
+    index = {c.id: i for i, c in enumerate(inst.cells)}
+    caps = [([index[c] for c in cap.cells], cap.max_spend) for cap in inst.caps]
+    for _ in range(2 * len(x)):
+        room = t.hi - x
+        for members, limit in caps:
+            room[members] = np.minimum(room[members], limit - x[members].sum())
+        slopes = gradient(inst, t, x)
+        takers = np.where(room > 1e-12 * max(1.0, budget), slopes, -np.inf)
+        i = int(np.argmax(takers))
+        if not takers[i] > 0:
+            return x
+        trial = x.copy()
+        amount = min(room[i], budget - x.sum())
+        if amount <= 1e-12 * max(1.0, budget):  # the budget is spent: move money from the worst funded cell
+            donors = np.where((x > t.lo) & (np.arange(len(x)) != i), slopes, np.inf)
+            d = int(np.argmin(donors))
+            if not donors[d] < takers[i]:
+                return x
+            amount = min(room[i], x[d] - t.lo[d])
+            trial[d] -= amount
+        trial[i] += amount * (1 - 1e-12)
+        trial = _keep_better(inst, t, x, trial, budget)
+        if trial is x:
+            return x
+        x = trial
+    return x
 
 
 def shrink_towards(inst: IncentiveBudget, t: CellTerms, x0: np.ndarray, x1: np.ndarray, budget: float) -> np.ndarray:
@@ -120,12 +158,37 @@ def marginal(inst: IncentiveBudget, t: CellTerms, x: np.ndarray, budget: float) 
     room = x < own - 1e-9 * np.maximum(1.0, x)
     for cap in inst.caps:
         members = [index[c] for c in cap.cells]
-        if x[members].sum() >= cap.max_spend - 1e-9 * max(1.0, cap.max_spend):
+        if x[members].sum() >= cap.max_spend - 1e-7 * max(1.0, cap.max_spend):
             room[members] = False
     if inst.objective == "min_spend":
-        g = np.array([c.multiplier * slope(c.response, x[i]) for i, c in enumerate(inst.cells)], dtype=float)
+        g = t.multiplier * t.curves.slope(x)
         best = float(np.nan_to_num(g, posinf=MAX_SLOPE)[room].max()) if room.any() else 0.0
         return 1.0 / best if best > 0 else None
     if not room.any():
         return 0.0
     return max(0.0, float(gradient(inst, t, x)[room].max()))
+
+
+def cap_prices(inst: IncentiveBudget, t: CellTerms, x: np.ndarray, price: float) -> np.ndarray:
+    """Extra price of spend inside each full cap, above the price of the budget (or of the
+    smallest full cap around it): the best slope of its cells that could still grow, less
+    the outer price. 0 for caps with room. Used only to tighten bounds; any value is valid."""
+    index = {c.id: i for i, c in enumerate(inst.cells)}
+    members = [np.array([index[c] for c in cap.cells]) for cap in inst.caps]
+    full = [x[m].sum() >= cap.max_spend - 1e-7 * max(1.0, cap.max_spend) for m, cap in zip(members, inst.caps)]
+    own = np.array([np.inf if c.max_spend is None else c.max_spend for c in inst.cells])
+    slopes = gradient(inst, t, x)
+    mu = np.zeros(len(inst.caps))
+    total = np.full(len(inst.caps), price)  # price inside each cap
+    for c in sorted(range(len(inst.caps)), key=lambda c: -len(members[c])):  # outer caps first
+        if not full[c]:
+            continue
+        outer = [d for d in range(len(inst.caps)) if d != c and full[d] and set(members[c]) < set(members[d])]
+        around = max((total[d] for d in outer), default=price)
+        inner = set().union(*(set(members[d].tolist()) for d in range(len(inst.caps))
+                              if d != c and full[d] and set(members[d]) < set(members[c])))
+        free = [i for i in members[c] if i not in inner and x[i] < own[i] - 1e-9 * max(1.0, x[i])]
+        best = max((float(slopes[i]) for i in free), default=around)
+        mu[c] = max(0.0, best - around)
+        total[c] = around + mu[c]
+    return mu

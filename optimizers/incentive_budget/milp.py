@@ -191,7 +191,7 @@ def _model(inst: IncentiveBudget, spends: list[np.ndarray], values: list[np.ndar
     if minimizing:
         cols = np.r_[y_cols, d_cols] if d_cols is not None else y_cols
         vals = np.r_[value, (inst.step or 1.0) * lam[cell_of]] if d_cols is not None else value
-        model.add_constraints("target", 1, np.zeros(len(cols), np.int64), cols, vals, lo=inst.target_users)
+        model.add_constraints("target", 1, np.zeros(len(cols), np.int64), cols, vals, lo=inst.target_users or 0.0)
     ys = np.split(y_cols, np.cumsum(sizes)[:-1])
     ds = np.split(d_cols, np.cumsum(sizes)[:-1]) if d_cols is not None else None
     return model, ys, ds

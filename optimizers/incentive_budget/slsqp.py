@@ -25,7 +25,7 @@ def run(inst: IncentiveBudget, backend: str | None, options: SolverOptions) -> M
     x0 = _fit_limits(inst, t.lo, x0)
     if not local.feasible(inst, t, x0, inst.budget):
         return MethodOutput(Status.NO_SOLUTION, message="the uniform start is infeasible and SLSQP needs a feasible start")
-    x = local.improve(inst, t, x0, t.lo, t.hi, inst.budget, max_iter=500, spend_all=inst.objective == "users" and not inst.caps)
+    x = local.improve(inst, t, x0, t.lo, t.hi, inst.budget, max_iter=100, ftol=1e-6, spend_all=inst.objective == "users" and not inst.caps, finish=False)
     if inst.step is not None:  # round down to the step, which keeps every limit
         x = np.maximum(t.lo, np.floor(x / inst.step + 1e-9) * inst.step)
         if not local.feasible(inst, t, x, inst.budget):
