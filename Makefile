@@ -6,7 +6,7 @@ DEMO := instances/front_warehouse/metro-40x400.json
 
 .PHONY: demo test test-fast lint schemas bench-smoke bench-results bench-report clean
 
-RESULT_SUITES := orlib-cap orlib-cap-ss examples
+RESULT_SUITES := orlib-cap orlib-cap-ss examples incentive-budget
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,12 +34,12 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 schemas: $(VENV)/.installed
-	for p in front_warehouse; do $(BIN)/ecomopt schema $$p > instances/schema/$$p.json; done
+	for p in front_warehouse incentive_budget; do $(BIN)/ecomopt schema $$p > instances/schema/$$p.json; done
 
 bench-smoke: $(VENV)/.installed
 	$(BIN)/ecomopt bench run benchmarks/suites/smoke.toml --workers 2 --out bench-smoke.jsonl --resume
 
-# Runs the result suites from scratch (about 35 minutes on 2 cores), then writes RESULTS.md
+# Runs the result suites from scratch (about 40 minutes on 2 cores), then writes RESULTS.md
 # from every record file in benchmarks/results/ (orlib-capabc is run by hand: see benchmarks/README.md).
 bench-results: $(VENV)/.installed
 	mkdir -p benchmarks/results

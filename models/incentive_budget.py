@@ -121,6 +121,11 @@ class IncentiveBudget(Envelope):
     step: PositiveFloat | None = Field(None, description="spend must be a multiple of it")
 
 
+def sense(inst: IncentiveBudget) -> str:
+    """Direction of the objective: users and value are maximised, spend minimised."""
+    return "min" if inst.objective == "min_spend" else "max"
+
+
 # ----------------------------------------------------------------------------- curves
 
 

@@ -31,6 +31,7 @@ class Family:
     feasibility_check: Callable[[Any], list[Problem]]
     evaluate: Callable[[Any, Any], Evaluation]
     table_keys: tuple[str, ...] = ()
+    sense: Callable[[Any], str] = lambda instance: "min"  # "min" or "max": the direction of the objective
 
 
 FAMILIES: dict[str, Family] = {
@@ -46,6 +47,7 @@ FAMILIES: dict[str, Family] = {
         cross_check=incentive_budget.cross_check,
         feasibility_check=incentive_budget.feasibility_check,
         evaluate=incentive_budget.evaluate,
+        sense=incentive_budget.sense,
     ),
     membership_pricing.PROBLEM: Family(
         schema=membership_pricing.MembershipPricing,

@@ -8,6 +8,7 @@ import pytest
 
 from models import InstanceError, load_instance, parse_instance
 from models.front_warehouse import generate
+from models.io import FAMILIES
 from tests.conftest import INSTANCES, ORLIB, ROOT
 
 
@@ -127,16 +128,15 @@ def test_models_does_not_import_solver_libraries():
     assert out.stdout.strip() == "[]"
 
 
-def test_shipped_schema_matches_the_code():
-    from models.front_warehouse import FrontWarehouse
-
+@pytest.mark.parametrize("problem", sorted(FAMILIES))
+def test_shipped_schema_matches_the_code(problem):
     def shape(schema: dict) -> dict:
         # keys and required keys per object: what a user relies on, and stable across pydantic versions
         objects = {"": schema, **schema.get("$defs", {})}
         return {name: (sorted(d.get("properties", {})), sorted(d.get("required", []))) for name, d in objects.items()}
 
-    shipped = json.loads((INSTANCES / "schema" / "front_warehouse.json").read_text())
-    assert shape(shipped) == shape(FrontWarehouse.model_json_schema()), "run `make schemas`"
+    shipped = json.loads((INSTANCES / "schema" / f"{problem}.json").read_text())
+    assert shape(shipped) == shape(FAMILIES[problem].schema.model_json_schema()), "run `make schemas`"
 
 
 def test_orlib_truncated_file(tmp_path):

@@ -40,7 +40,7 @@ def per_instance(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "suite": suite, "group": group, "instance": instance, "label": label,
                 "baseline": any(r.get("baseline") for r in recs), "runs": len(recs),
-                "status": "/".join(statuses), "objective": min(objectives) if objectives else None,
+                "status": "/".join(statuses), "objective": _median(objectives), "sense": recs[0].get("sense", "min"),
                 "bound": _median([r.get("bound") for r in recs]), "gap": _median([r.get("gap") for r in recs]),
                 "reference": recs[0].get("reference"),
                 "ref_gap": _median([r.get("ref_gap") for r in recs]),
@@ -63,11 +63,13 @@ def summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (suite, label), items in by_label.items():
         base = baseline_of.get(suite)
         ratio = None
+        better = None
         if base and base != label:
             base_time = {(r["group"], r["instance"]): r["time_s"] for r in by_label[suite, base]}
             ratios = [r["time_s"] / base_time[r["group"], r["instance"]] for r in items
                       if base_time.get((r["group"], r["instance"])) and r["time_s"]]
             ratio = _geomean(ratios)
+            better = _better_than(items, {(r["group"], r["instance"]): r for r in by_label[suite, base]})
         with_ref = [r for r in items if r["reference"] is not None]
         out.append(
             {
@@ -79,9 +81,31 @@ def summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "median_time_s": _median([r["time_s"] for r in items]),
                 "total_time_s": sum(r["time_s"] or 0.0 for r in items),
                 "time_ratio_to_baseline": ratio,
+                **(better or {}),
             }
         )
     return out
+
+
+def _better_than(items: list[dict[str, Any]], base: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    """How a label's objectives compare with the baseline's on the same instances: the
+    median relative improvement (positive: better, whichever the objective's direction),
+    and on how many instances it is better by more than 1e-6 and by at least 1%."""
+    gains = []
+    for r in items:
+        b = base.get((r["group"], r["instance"]))
+        if b is None or r["objective"] is None or b["objective"] is None:
+            continue
+        sign = 1.0 if r.get("sense") == "max" else -1.0
+        gains.append(sign * (r["objective"] - b["objective"]) / max(1.0, abs(b["objective"])))
+    if not gains:
+        return {}
+    return {
+        "median_gain_vs_baseline": statistics.median(gains),
+        "better_vs_baseline": f"{sum(g > 1e-6 for g in gains)}/{len(gains)}",
+        "better_1pct": f"{sum(g >= 0.01 for g in gains)}/{len(gains)}",
+        "worse_vs_baseline": f"{sum(g < -1e-6 for g in gains)}/{len(gains)}",
+    }
 
 
 def compare(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -112,7 +136,8 @@ def compare(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[list[dict
 
 # "optimal" counts runs proven optimal; "match_reference" counts instances whose best
 # objective is within MATCH_TOL of the reference value.
-SUMMARY_COLUMNS = ["label", "instances", "runs", "optimal", "match_reference", "errors", "median_time_s", "total_time_s", "time_ratio_to_baseline"]
+SUMMARY_COLUMNS = ["label", "instances", "runs", "optimal", "match_reference", "errors", "median_time_s", "total_time_s", "time_ratio_to_baseline",
+                   "median_gain_vs_baseline", "better_1pct", "worse_vs_baseline"]
 INSTANCE_COLUMNS = ["instance", "label", "status", "objective", "reference", "ref_gap", "gap", "time_s"]
 
 
