@@ -54,6 +54,7 @@ FAMILIES: dict[str, Family] = {
         cross_check=membership_pricing.cross_check,
         feasibility_check=membership_pricing.feasibility_check,
         evaluate=membership_pricing.evaluate,
+        sense=lambda instance: "max",  # lifetime profit
     ),
 }
 

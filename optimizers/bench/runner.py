@@ -64,7 +64,7 @@ def execute(task: dict[str, Any]) -> dict[str, Any]:
         from models.io import FAMILIES
 
         record = {
-            "sense": FAMILIES[instance.problem].sense(instance),
+            "sense": FAMILIES[result.problem].sense(instance),
             "status": result.status.value, "objective": result.objective, "bound": result.bound, "gap": result.gap,
             "runtime_s": result.runtime_s, "method": result.method, "backend": result.backend,
             "feasible": evaluation.get("feasible"), "error": result.message if result.status.value == "error" else None,

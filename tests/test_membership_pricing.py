@@ -1,0 +1,407 @@
+"""Membership tier pricing: located input errors, the MILP against the enumeration oracle on
+seeded random menus, published optima of the envy-free pricing benchmark, and evaluate()
+catching wrong fees and wrong choices."""
+
+import copy
+import csv
+import json
+
+import pytest
+
+from models import InstanceError, evaluate, load_instance, parse_instance
+from models.membership_pricing import generate, market
+from optimizers import SolverOptions, Status, backend_info, solve
+from optimizers.membership_pricing import enumeration
+from optimizers.membership_pricing.fees import greatest_fees
+from tests.conftest import INSTANCES
+
+ENVYFREE = INSTANCES / "envyfree"
+EXAMPLE = INSTANCES / "membership_pricing" / "prime-tiers.json"
+INSTALLED = [b.name for b in backend_info() if b.installed]
+
+
+def optima() -> dict[str, dict[str, str]]:
+    with open(ENVYFREE / "OPTIMA.tsv", newline="") as fh:
+        return {r["instance"]: r for r in csv.DictReader(fh, delimiter="\t")}
+
+
+def doc() -> dict:
+    return {
+        "problem": "membership_pricing", "schema_version": 1, "name": "two-tiers",
+        "tiers": [{"id": "silver", "min_fee": 0, "max_fee": 300}, {"id": "gold", "min_fee": 0, "max_fee": 600}],
+        "segments": [
+            {"id": "light", "size": 1000, "willingness_to_pay": {"silver": 120, "gold": 150},
+             "benefit_cost": {"silver": 20, "gold": 40}, "margin_uplift": {"silver": 30, "gold": 35}},
+            {"id": "heavy", "size": 300, "willingness_to_pay": {"silver": 200, "gold": 330},
+             "benefit_cost": {"silver": 80, "gold": 150}, "margin_uplift": {"silver": 40, "gold": 90},
+             "retention": {"silver": 0.8, "gold": 0.9}},
+        ],
+        "discount_rate": 0.1, "choice": {"model": "max_surplus"}, "fee_order": ["silver", "gold"], "min_fee_gap": 20,
+    }
+
+
+def problems_of(document: dict) -> list[str]:
+    with pytest.raises(InstanceError) as info:
+        parse_instance(document)
+    return [str(p) for p in info.value.problems]
+
+
+# ----------------------------------------------------------------------------- input errors
+
+
+@pytest.mark.parametrize(
+    "mutate, where, words",
+    [
+        (lambda d: d["tiers"][1].update(min_fee=700), "tiers[1].max_fee", ["600", "700"]),
+        (lambda d: d["segments"][1]["retention"].update(gold=1.0), "segments[1].retention.gold", ["less than 1"]),
+        (lambda d: d["segments"][0]["retention"] if False else d["segments"][0].update(retention={"silver": -0.1}), "segments[0].retention.silver", ["greater than or equal to 0"]),
+        (lambda d: d["segments"][1]["willingness_to_pay"].update(platinum=500), "segments[1].willingness_to_pay.platinum",
+         ["unknown tier 'platinum'", "silver, gold"]),
+        (lambda d: d["segments"][0]["benefit_cost"].update(bronze=1), "segments[0].benefit_cost.bronze", ["unknown tier"]),
+        (lambda d: d.update(fee_order=["silver", "platinum"]), "fee_order[1]", ["unknown tier 'platinum'"]),
+        (lambda d: d.update(fee_order=["silver", "silver"]), "fee_order[1]", ["twice"]),
+        (lambda d: d["tiers"].append(dict(d["tiers"][0])), "tiers[2].id", ["duplicate id 'silver'"]),
+        (lambda d: d.update(choice={"model": "mnl"}), "choice.price_sensitivity", ["required"]),
+        (lambda d: d.update(choice={"model": "logit"}), "choice.model", ["max_surplus"]),
+        (lambda d: d.update(discount_rate=-0.1), "discount_rate", ["-0.1"]),
+        (lambda d: d.update(utility_tolerance=-1), "utility_tolerance", ["-1"]),
+        (lambda d: d["tiers"][0].update(fee_step=0), "tiers[0].fee_step", ["greater than 0"]),
+        (lambda d: d["segments"][0].update(sizee=3), "segments[0].sizee", ["did you mean 'size'"]),
+    ],
+)
+def test_input_errors_are_located(mutate, where, words):
+    d = doc()
+    mutate(d)
+    found = problems_of(d)
+    hits = [p for p in found if p.startswith(where + ":")]
+    assert hits, found
+    assert all(w in hits[0] for w in words), hits
+
+
+def test_several_mistakes_reported_together():
+    d = doc()
+    d["tiers"][1]["min_fee"] = 700
+    d["segments"][1]["retention"]["gold"] = 1.2
+    d["segments"][1]["willingness_to_pay"]["platinum"] = 500
+    d["fee_order"] = ["silver", "platinum"]
+    found = problems_of(d)
+    assert len(found) == 4, found
+    assert "segments[1].willingness_to_pay.platinum: unknown tier 'platinum' (tiers: silver, gold)" in found
+
+
+def test_impossible_fee_order_quotes_the_numbers():
+    d = doc()
+    d["tiers"][0].update(min_fee=300, max_fee=400)
+    d["tiers"][1].update(max_fee=300)
+    found = problems_of(d)
+    assert found == ["fee_order: fee_order silver < gold with min_fee_gap 20 needs gold's fee >= 320 but gold.max_fee is 300 "
+                     "(the two can never both be offered)"], found
+
+
+def test_bad_input_exits_2_from_the_loader(tmp_path):
+    d = doc()
+    d["tiers"][0]["max_fee"] = -1
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(InstanceError) as info:
+        load_instance(path)
+    assert any(p.where == "tiers[0].max_fee" for p in info.value.problems)
+
+
+# ----------------------------------------------------------------------------- MILP vs oracle
+
+VARIANTS = {
+    "plain": {},
+    "gap+fixed": dict(min_fee_gap=30, fixed_cost=3000),
+    "grid+must": dict(fee_step=20, must_offer=1, retention_by_tier=False),
+    "tolerance": dict(utility_tolerance=8, fee_order=False, costs=False),
+    "tolerance+gap+grid": dict(utility_tolerance=5, min_fee_gap=15, fee_step=10),
+    "revenue": dict(costs=False, retention=False, fee_order=False, integer_values=True),
+    "two-must+gap": dict(must_offer=2, min_fee_gap=60, max_fee=200),
+}
+
+
+def variant(name: str, seed: int) -> dict:
+    d = generate(3, 5, seed=seed, **VARIANTS[name])
+    if seed % 3 == 0:  # a positive minimum fee: some segments can never join some tiers
+        for tier in d["tiers"]:
+            tier["min_fee"] = 30.0
+    return d
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("seed", range(6))
+def test_milp_equals_enumeration(name, seed):
+    inst = parse_instance(variant(name, seed))
+    exact = solve(inst, method="enumerate")
+    result = solve(inst)
+    assert result.status is exact.status, (result.message, exact.message)
+    if exact.status is Status.OPTIMAL:
+        assert result.objective == pytest.approx(exact.objective, rel=1e-7, abs=1e-6)
+        check = evaluate(inst, result.solution)
+        assert check.feasible, check.violations
+        assert check.objective == pytest.approx(result.objective, rel=1e-9, abs=1e-9)
+        assert result.gap <= 1e-6
+
+
+def test_must_offer_chain_quotes_the_numbers():
+    # each consecutive pair leaves room for the gap, but three must_offer tiers in a row do not
+    d = doc()
+    d["tiers"] = [{"id": n, "min_fee": 0, "max_fee": hi, "must_offer": True} for n, hi in (("silver", 50), ("gold", 100), ("platinum", 130))]
+    d["fee_order"], d["min_fee_gap"] = ["silver", "gold", "platinum"], 70
+    d["segments"] = [{"id": "only", "size": 10, "willingness_to_pay": {"silver": 45}}]
+    found = problems_of(d)
+    assert found == ["fee_order: must_offer tiers silver < gold < platinum with min_fee_gap 70 need platinum's fee >= 140 "
+                     "but platinum.max_fee is 130"], found
+    d["min_fee_gap"] = 65  # now feasible, and only as 0, 65, 130: the chain leaves silver no room above 0
+    result = solve(parse_instance(d))
+    assert result.status is Status.OPTIMAL and result.solution["fees"] == {"silver": 0.0, "gold": 65.0, "platinum": 130.0}
+
+
+def test_infeasible_case_both_methods_say_infeasible():
+    # two must_offer tiers at fixed fees leave the only segment surplus 20 and 18: with
+    # utility_tolerance 5 it neither prefers one by 5 nor may it stay out (surplus > 5)
+    d = doc()
+    d["tiers"] = [{"id": "silver", "min_fee": 50, "max_fee": 50, "must_offer": True},
+                  {"id": "gold", "min_fee": 60, "max_fee": 60, "must_offer": True}]
+    d["fee_order"], d["utility_tolerance"] = [], 5
+    d["segments"] = [{"id": "only", "size": 10, "willingness_to_pay": {"silver": 70, "gold": 78}}]
+    inst = parse_instance(d)
+    assert solve(inst, method="enumerate").status is Status.INFEASIBLE
+    assert solve(inst).status is Status.INFEASIBLE
+    found = evaluate(inst, {"fees": {"silver": 50, "gold": 60}}).violations
+    assert any("not robust" in v for v in found), found
+    d["segments"][0]["willingness_to_pay"]["gold"] = 90  # gold by 10: robust
+    assert solve(parse_instance(d)).objective == pytest.approx(600)
+
+
+@pytest.mark.parametrize("backend", [b for b in INSTALLED if b in ("scip", "cbc", "cpsat")])
+def test_backends_agree(backend):
+    for name, seed in (("gap+fixed", 1), ("grid+must", 2), ("revenue", 4)):
+        if backend == "cpsat" and name != "revenue":
+            continue  # fractional data: see test_cpsat_refuses_fractional_data
+        inst = parse_instance(variant(name, seed))
+        reference = solve(inst)
+        other = solve(inst, backend=backend)
+        assert other.status is Status.OPTIMAL, other.message
+        assert other.objective == pytest.approx(reference.objective, rel=1e-6)
+
+
+def test_cpsat_refuses_fractional_data():
+    if "cpsat" not in INSTALLED:
+        pytest.skip("ortools not installed")
+    inst = parse_instance(variant("plain", 1))
+    with pytest.raises(Exception, match="pure-integer"):
+        solve(inst, backend="cpsat")
+
+
+def test_enumeration_refuses_large_instances():
+    inst = parse_instance(generate(5, 12, seed=1))
+    with pytest.raises(Exception, match="assignments"):
+        solve(inst, method="enumerate")
+
+
+def test_greatest_fees_is_the_best_for_its_assignment():
+    inst = parse_instance(variant("gap+fixed", 3))
+    mk = market(inst)
+    result = solve(inst)
+    picks = [None if c is None else mk.tier_ids.index(c) for c in result.solution["choices"].values()]
+    fee = greatest_fees(mk, picks)
+    for t, tier in enumerate(mk.tier_ids):
+        if tier in result.solution["fees"]:
+            assert fee[t] == pytest.approx(result.solution["fees"][tier])
+            raised = dict(result.solution["fees"], **{tier: fee[t] + 0.5})  # any higher fee breaks a rule or loses the segment
+            check = evaluate(inst, dict(result.solution, fees=raised))
+            assert not check.feasible or check.objective <= result.objective + 1e-6
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def test_evaluate_simulates_choices_and_lifetime_profit():
+    inst = parse_instance(doc())
+    # silver 100, gold 200: light: surplus 20 vs -50 -> silver; heavy: 100 vs 130 -> gold
+    check = evaluate(inst, {"fees": {"silver": 100, "gold": 200}})
+    assert check.feasible, check.violations
+    w_gold = 1.1 / (1.1 - 0.9)
+    expect = 1000 * (100 - 20 + 30) + 300 * w_gold * (200 - 150 + 90)
+    assert check.objective == pytest.approx(expect)
+    assert check.details["tiers"]["gold"]["members"] == 300
+    assert check.details["segments"]["heavy"]["break_even_fee"]["gold"] == pytest.approx(60)
+
+
+def test_evaluate_catches_wrong_fees_and_choices():
+    inst = parse_instance(variant("grid+must", 1))
+    good = solve(inst).solution
+    assert evaluate(inst, good).feasible
+    tier = next(iter(good["fees"]))
+    off_grid = dict(good, fees={**good["fees"], tier: good["fees"][tier] + 7})
+    assert any("off the fee grid" in v for v in evaluate(inst, off_grid).violations)
+    too_high = dict(good, fees={**good["fees"], tier: 10_000})
+    assert any("above max_fee" in v for v in evaluate(inst, too_high).violations)
+    seg, choice = next((s, c) for s, c in good["choices"].items() if c is not None)
+    other = next(t for t in good["fees"] if t != choice) if len(good["fees"]) > 1 else None
+    wrong = dict(good, choices={**good["choices"], seg: other})
+    assert any(v.startswith(f"choices.{seg}: reported") for v in evaluate(inst, wrong).violations)
+    members = dict(good, members={t: m + 1 for t, m in good["members"].items()})
+    assert any(v.startswith("members.") for v in evaluate(inst, members).violations)
+    must = next(t.id for t in inst.tiers if t.must_offer)
+    dropped = dict(good, fees={t: f for t, f in good["fees"].items() if t != must})
+    assert any("must_offer" in v for v in evaluate(inst, dropped).violations)
+
+
+def test_evaluate_checks_fee_order_on_offered_tiers_only():
+    d = doc()
+    d["min_fee_gap"] = 50
+    inst = parse_instance(d)
+    # light joins silver (surplus 20 vs 10), heavy gold (190 vs 100): both offered, 40 apart
+    found = evaluate(inst, {"fees": {"silver": 100, "gold": 140}}).violations
+    assert found == ["fee_order: gold (fee 140) must be at least min_fee_gap 50 above silver (fee 100)"], found
+    # gold at 90 draws everyone: silver counts as unoffered and its fee is not ordered
+    assert evaluate(inst, {"fees": {"silver": 100, "gold": 90}}).feasible
+    # gold priced out (nobody joins it): it counts as unoffered, its fee is not ordered
+    assert evaluate(inst, {"fees": {"silver": 250, "gold": 590}}).feasible
+
+
+def test_ties_go_to_the_seller():
+    d = doc()
+    d["fee_order"], d["min_fee_gap"] = [], 0
+    inst = parse_instance(d)
+    # heavy: silver surplus 0 at fee 200 (tie with staying out); the seller may count it in
+    fees = {"silver": 200}
+    assert evaluate(inst, {"fees": fees, "choices": {"light": None, "heavy": "silver"}}).feasible
+    assert evaluate(inst, {"fees": fees, "choices": {"light": None, "heavy": None}}).feasible
+    assert not evaluate(inst, {"fees": fees, "choices": {"light": "silver", "heavy": "silver"}}).feasible
+
+
+def test_utility_tolerance_flags_fees_that_are_not_robust():
+    d = doc()
+    d["utility_tolerance"] = 10
+    inst = parse_instance(d)
+    # heavy: silver surplus 100, gold surplus 105: prefers gold by only 5
+    found = evaluate(inst, {"fees": {"silver": 100, "gold": 225}}).violations
+    assert any("not robust" in v for v in found), found
+
+
+def test_mnl_probabilities_in_evaluate():
+    d = doc()
+    d["choice"] = {"model": "mnl", "price_sensitivity": 0.05}
+    inst = parse_instance(d)
+    check = evaluate(inst, {"fees": {"silver": 100, "gold": 200}})
+    assert check.feasible
+    members = check.details["tiers"]["silver"]["members"] + check.details["tiers"]["gold"]["members"]
+    assert 0 < members < 1300
+    with pytest.raises(Exception, match="max_surplus"):
+        solve(inst)
+
+
+# ----------------------------------------------------------------------------- envy-free benchmark
+
+FAST = ["c-n=100-c=19-p=7-o=8-l=1-h=100-d=0.25.0", "c-n=100-c=19-p=7-o=8-l=1-h=100-d=0.25.5"]  # about 2 s each
+
+
+def envyfree_path(instance: str):
+    return ENVYFREE / optima()[instance]["path"]
+
+
+def test_envyfree_reader_maps_consumers_and_items(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text("2 3 4\n0 0 10\n0 2 7.5\n1 0 4\n1 1 6\n")
+    inst = load_instance(path, input_format="envyfree")
+    assert [t.id for t in inst.tiers] == ["i0", "i1", "i2"] and [t.max_fee for t in inst.tiers] == [10, 6, 7.5]
+    assert inst.segments[0].willingness_to_pay == {"i0": 10, "i2": 7.5} and inst.segments[1].size == 1
+    result = solve(inst)
+    assert result.objective == pytest.approx(solve(inst, method="enumerate").objective)
+    assert result.objective == pytest.approx(16)  # i0 at 10 to consumer 0, i1 at 6 to consumer 1
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [("2 3\n", "line 1"), ("2 3 2\n0 0 1\n", "end of file"), ("2 3 1\n0 5 1\n", "line 2"), ("2 3 1\n0 0 x\n", "line 2"),
+     ("2 3 1\n0 0 1\n1 1 1\n", "line 3"), ("2 3 2\n0 0 1\n0 0 2\n", "line 3"), ("2 3 1\n0 0 -1\n", "line 2")],
+)
+def test_envyfree_reader_errors_are_located(tmp_path, text, where):
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(InstanceError) as info:
+        load_instance(path, input_format="envyfree")
+    assert info.value.problems[0].where == where, info.value.problems
+
+
+def test_every_shipped_envyfree_file_is_listed():
+    files = {p.relative_to(ENVYFREE).as_posix() for p in ENVYFREE.glob("*/*.txt")}
+    assert len(files) == 40 and files <= {r["path"] for r in optima().values()}  # mixed-rc: 100x300 only (SHIPPED.md)
+
+
+@pytest.mark.parametrize("instance", FAST)
+def test_envyfree_published_optimum(instance):
+    row = optima()[instance]
+    inst = load_instance(envyfree_path(instance), input_format="envyfree")
+    result = solve(inst, options=SolverOptions(time_limit_s=120))
+    assert result.status is Status.OPTIMAL, result.message
+    # CPLEX proved these within 1e-4: the optimum lies between the best known revenue and the bound
+    # (the table prints bounds with 6 significant digits: 34075.9 for 34075.9321)
+    assert float(row["best_known_revenue"]) - 1e-3 <= result.objective <= max(float(row["best_bound"]) + 0.05, float(row["best_known_revenue"]))
+    assert result.evaluation["feasible"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("instance", ["n-n=100-h=3-d=8-m=10.0", "n-n=100-h=3-d=8-m=10.8", "rc-n=100.0"])  # 5-10 s each
+def test_envyfree_published_optimum_slow(instance):
+    test_envyfree_published_optimum(instance)
+
+
+# ----------------------------------------------------------------------------- example, fuzz
+
+
+def test_example_solves_with_adverse_selection_visible():
+    inst = load_instance(EXAMPLE)
+    result = solve(inst)
+    assert result.status is Status.OPTIMAL and result.evaluation["feasible"]
+    assert set(result.solution["fees"]) <= {"silver", "gold", "platinum"}
+    exact = solve(inst, method="enumerate") if enumeration.count(inst) <= 20_000 else None
+    if exact is not None:
+        assert result.objective == pytest.approx(exact.objective, rel=1e-7)
+    curves = result.solution["profit_curve"]
+    assert set(curves) == set(result.solution["fees"]) and all(len(points) >= 5 for points in curves.values())
+    # every feasible point of a curve is a solution: none may beat the optimum
+    assert max(p["profit"] for points in curves.values() for p in points if p["feasible"]) <= result.objective * (1 + 1e-9)
+    heavy = result.solution["segments"]["heavy-shipper"]
+    assert heavy["choice"] == "platinum" and heavy["break_even_fee"]["platinum"] == pytest.approx(180)
+    assert sum(t["lifetime_profit"] for t in result.solution["tiers"].values()) == pytest.approx(result.objective)
+
+
+def test_mutated_documents_fail_only_with_located_problems():
+    import random
+
+    rng = random.Random(5)
+    base = doc()
+    junk = [None, -1, 1.5, "gold", "", [], {}, {"gold": -3}, {"platinum": 1}, float("nan"), True, 10**12]
+    places = []
+
+    def walk(node, path):
+        if path:
+            places.append(path)
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, path + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, path + (i,))
+
+    walk(base, ())
+    for _ in range(300):
+        d = copy.deepcopy(base)
+        for _ in range(rng.randint(1, 3)):
+            path = rng.choice(places)
+            parent = d
+            try:
+                for key in path[:-1]:
+                    parent = parent[key]
+                parent[path[-1]] = rng.choice(junk)
+            except (KeyError, IndexError, TypeError):
+                continue
+        try:
+            parse_instance(json.loads(json.dumps(d, allow_nan=True)))
+        except InstanceError as exc:
+            assert exc.problems and all(str(p) for p in exc.problems)
