@@ -330,7 +330,7 @@ def test_envyfree_reader_errors_are_located(tmp_path, text, where):
 
 def test_every_shipped_envyfree_file_is_listed():
     files = {p.relative_to(ENVYFREE).as_posix() for p in ENVYFREE.glob("*/*.txt")}
-    assert len(files) == 40 and files <= {r["path"] for r in optima().values()}  # mixed-rc: 100x300 only (SHIPPED.md)
+    assert files == {r["path"] for r in optima().values()} and len(files) == 70
 
 
 @pytest.mark.parametrize("instance", FAST)
