@@ -418,14 +418,15 @@ def generate(
     seed: int = 0,
     shape: tuple[float, float] = (1.5, 4.0),
     budget_share: float = 0.35,
-    caps: bool = False,
+    caps: bool | str = False,
     objective: str = "users",
 ) -> dict[str, Any]:
     """A seeded random instance with Hill S-curves and spend allowed from zero.
 
     Half-spends vary tenfold across cells and the budget is ``budget_share`` of their sum,
     so some cells are best left at zero: the situation where local methods stall.
-    ``caps`` adds a cap per segment at 40% of the budget.
+    ``caps`` (True or "segments") adds a cap per segment at 40% of the budget;
+    "crossing" also one per mechanic at 35%, so caps overlap without nesting.
     """
     rng = np.random.default_rng(seed)
     cells = []
@@ -464,4 +465,10 @@ def generate(
         doc["caps"] = [
             {"id": seg, "cells": [c["id"] for c in cells if c["segment"] == seg], "max_spend": round(0.4 * budget, -3)} for seg in segments
         ]
+    if caps == "crossing":
+        mechanics = sorted({str(c["mechanic"]) for c in cells})
+        doc["caps"] += [
+            {"id": m, "cells": [c["id"] for c in cells if c["mechanic"] == m], "max_spend": round(0.35 * budget, -3)} for m in mechanics
+        ]
+        doc["name"] += "-crossing"
     return doc

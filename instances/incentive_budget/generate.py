@@ -5,7 +5,8 @@
 q3-growth.json: 3 mechanics x 3 segments with S-curves (Hill shape > 1), one exponential and
 one piecewise-linear curve, viral_k between 0.1 and 0.5, a cap per segment for two segments.
 ab-tests.csv: A/B arms drawn from the same curves with 4% noise, the input of `ecomopt fit`.
-random/: seeded random S-curve instances for the benchmark suite (12 and 50 cells).
+random/: seeded random S-curve instances for the benchmark suite (12 and 50 cells; a few with
+caps per segment and per mechanic, which cross).
 """
 
 from __future__ import annotations
@@ -87,9 +88,9 @@ def main() -> None:
         writer.writerows(rows)
     out = HERE / "random"
     out.mkdir(exist_ok=True)
-    for n, seeds in ((12, range(16)), (50, range(8))):
+    for n, seeds, caps in ((12, range(16), False), (50, range(8), True), (12, range(4), "crossing"), (50, range(2), "crossing")):
         for seed in seeds:
-            inst = generate(n, seed=seed, caps=n == 50)
+            inst = generate(n, seed=seed, caps=caps)
             (out / f"{inst['name']}.json").write_text(json.dumps(inst, indent=1) + "\n")
 
 

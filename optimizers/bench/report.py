@@ -53,27 +53,28 @@ def per_instance(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (suite, label): counts, times, and the time ratio to the baseline label."""
+    """One row per (suite, instance group, label): counts, times, and the time ratio and
+    objective gain against the baseline label on the same instances."""
     rows = per_instance(records)
-    by_label: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    by_label: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        by_label[row["suite"], row["label"]].append(row)
+        by_label[row["suite"], row["group"], row["label"]].append(row)
     baseline_of = {row["suite"]: row["label"] for row in rows if row["baseline"]}
     out = []
-    for (suite, label), items in by_label.items():
+    for (suite, group, label), items in by_label.items():
         base = baseline_of.get(suite)
         ratio = None
         better = None
-        if base and base != label:
-            base_time = {(r["group"], r["instance"]): r["time_s"] for r in by_label[suite, base]}
-            ratios = [r["time_s"] / base_time[r["group"], r["instance"]] for r in items
-                      if base_time.get((r["group"], r["instance"])) and r["time_s"]]
+        if base and base != label and (suite, group, base) in by_label:
+            base_rows = by_label[suite, group, base]
+            base_time = {r["instance"]: r["time_s"] for r in base_rows}
+            ratios = [r["time_s"] / base_time[r["instance"]] for r in items if base_time.get(r["instance"]) and r["time_s"]]
             ratio = _geomean(ratios)
-            better = _better_than(items, {(r["group"], r["instance"]): r for r in by_label[suite, base]})
+            better = _better_than(items, {(r["group"], r["instance"]): r for r in base_rows})
         with_ref = [r for r in items if r["reference"] is not None]
         out.append(
             {
-                "suite": suite, "label": label, "baseline": label == base, "instances": len(items),
+                "suite": suite, "group": group, "label": label, "baseline": label == base, "instances": len(items),
                 "runs": sum(r["runs"] for r in items),
                 "optimal": sum(r["optimal_runs"] for r in items),
                 "match_reference": f"{sum(r['ref_gap'] is not None and abs(r['ref_gap']) <= MATCH_TOL for r in with_ref)}/{len(with_ref)}",
@@ -136,7 +137,7 @@ def compare(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[list[dict
 
 # "optimal" counts runs proven optimal; "match_reference" counts instances whose best
 # objective is within MATCH_TOL of the reference value.
-SUMMARY_COLUMNS = ["label", "instances", "runs", "optimal", "match_reference", "errors", "median_time_s", "total_time_s", "time_ratio_to_baseline",
+SUMMARY_COLUMNS = ["group", "label", "instances", "runs", "optimal", "match_reference", "errors", "median_time_s", "total_time_s", "time_ratio_to_baseline",
                    "median_gain_vs_baseline", "better_1pct", "worse_vs_baseline"]
 INSTANCE_COLUMNS = ["instance", "label", "status", "objective", "reference", "ref_gap", "gap", "time_s"]
 
