@@ -342,7 +342,7 @@ def _render(doc: dict[str, Any], inst: Any) -> None:
         ("status", doc["status"]),
         ("objective", _fmt(doc["objective"])),
         ("bound", _fmt(doc["bound"])),
-        ("gap", "-" if gap is None else "0" if gap == 0 else f"{gap:.3%}" if gap >= 1e-5 else f"{gap:.1e}"),
+        ("gap", "-" if gap is None else "0" if gap < 1e-12 else f"{gap:.3%}" if gap >= 1e-5 else f"{gap:.1e}"),
         ("time", f"{doc['runtime_s']:.2f} s"),
         ("method", f"{doc['method']} ({doc['backend']})" if doc["backend"] else doc["method"]),
     ]
@@ -356,6 +356,8 @@ def _render(doc: dict[str, Any], inst: Any) -> None:
         _render_front_warehouse(doc, inst)
     if doc["solution"] and doc["problem"] == "incentive_budget":
         _render_incentive_budget(doc, inst)
+    if doc["solution"] and doc["problem"] == "membership_pricing":
+        _render_membership_pricing(doc)
 
 
 def _render_front_warehouse(doc: dict[str, Any], inst: Any) -> None:
@@ -408,6 +410,38 @@ def _render_incentive_budget(doc: dict[str, Any], inst: Any) -> None:
     unit = "spend per extra target user" if inst.objective == "min_spend" else f"{inst.objective} per extra unit of budget"
     totals.add_row(f"marginal value ({unit})", _fmt(solution.get("marginal_value")))
     out.print(totals)
+
+
+def _render_membership_pricing(doc: dict[str, Any]) -> None:
+    solution = doc["solution"]
+    tiers = solution.get("tiers") or {}
+    table = Table(title=f"{len(solution['fees'])} tiers offered (lifetime values)")
+    columns = ("tier", "fee", "members", "fee revenue", "benefit cost", "uplift margin", "fixed cost", "lifetime profit")
+    for col in columns:
+        table.add_column(col, justify="left" if col == "tier" else "right")
+    keys = ("fee_revenue", "benefit_cost", "uplift_margin", "fixed_cost", "lifetime_profit")
+    if len(tiers) <= 30:
+        for tier, row in tiers.items():
+            table.add_row(tier, _fmt(row["fee"]), _fmt(row["members"]), *(_fmt(row[k]) for k in keys))
+    totals = [sum(row[k] for row in tiers.values()) for k in keys]
+    table.add_row("total", "", _fmt(sum(row["members"] for row in tiers.values())), *(_fmt(v) for v in totals), style="bold")
+    out.print(table)
+    segments = solution.get("segments") or {}
+    if not segments or len(segments) > 50:
+        return
+    seg = Table(title="segments: choice, surplus, lifetime weight and break-even fee of the chosen tier")
+    for col in ("segment", "joins", "surplus", "lifetime weight", "break-even fee", "note"):
+        seg.add_column(col, justify="left" if col in ("segment", "joins", "note") else "right")
+    for name, row in segments.items():
+        tier = row.get("choice")
+        if tier is None:
+            seg.add_row(name, "-", _fmt(row.get("surplus")), "-", "-", "")
+            continue
+        fee = solution["fees"].get(tier)
+        even = (row.get("break_even_fee") or {}).get(tier)
+        note = "costs more than it pays (adverse selection)" if even is not None and fee is not None and even > fee else ""
+        seg.add_row(name, tier, _fmt(row.get("surplus")), _fmt((row.get("lifetime_weight") or {}).get(tier)), _fmt(even), note)
+    out.print(seg)
 
 
 def _parse_budgets(text: str) -> list[float]:
