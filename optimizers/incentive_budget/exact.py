@@ -173,11 +173,11 @@ def build(inst: IncentiveBudget, t: CellTerms, resolution: int, budget: float | 
     free = t_free(inst, t, budget)
     h = unit_for(inst, free, resolution)
     grids = [cell_grid(inst, t, i, h) for i in range(len(inst.cells))]
+    budget_units = int(math.floor(free / h + 1e-9))
     caps = []
     for cap, members in zip(inst.caps, cap_members(inst)):
         room = cap.max_spend - float(t.lo[list(members)].sum())
-        caps.append((frozenset(members), int(math.floor(room / h + 1e-9))))
-    budget_units = int(math.floor(free / h + 1e-9))
+        caps.append((frozenset(members), min(budget_units, int(math.floor(room / h + 1e-9)))))  # a cap above the budget binds nothing
     lower = dp.solve_tree([g.lower for g in grids], caps, budget_units)
     return Grids(h, grids, caps, budget_units, free, lower)
 

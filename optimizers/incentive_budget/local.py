@@ -33,7 +33,8 @@ def total_users(t: CellTerms, x: np.ndarray) -> float:
 
 def gradient(inst: IncentiveBudget, t: CellTerms, x: np.ndarray) -> np.ndarray:
     """d objective / d x per cell (users per spend for min_spend's users constraint)."""
-    return np.nan_to_num(t.w * t.curves.slope(x), posinf=MAX_SLOPE) - t.p
+    with np.errstate(invalid="ignore"):  # w = 0 times an infinite slope at 0
+        return np.nan_to_num(t.w * t.curves.slope(x), nan=0.0, posinf=MAX_SLOPE) - t.p
 
 
 def feasible(inst: IncentiveBudget, t: CellTerms, x: np.ndarray, budget: float) -> bool:
