@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from models import evaluate, load_instance, parse_instance
 from models.base import TOLERANCE
 from models.errors import UsageError
@@ -98,7 +100,8 @@ def solve(
     backend = backend or chosen.default_backend
 
     start = time.perf_counter()
-    out = chosen.run(instance, backend, options)
+    with threadpool_limits(limits=options.threads or None):  # numpy/scipy BLAS threads, like the solver's
+        out = chosen.run(instance, backend, options)
     runtime = time.perf_counter() - start
 
     evaluation = None

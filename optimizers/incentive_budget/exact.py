@@ -1,23 +1,28 @@
 """The exact method: a global search on a spend grid, a certified bound that accounts for
-the grid, then a local polish of the continuous spends.
+the grid, a local polish of the continuous spends, and refinement where the bound is loose.
 
     max  sum_i g_i(x_i)                      (users, or value - spend; min_spend: see below)
     s.t. sum_i x_i <= budget                 (1)
          sum_{i in c} x_i <= cap_c           (2)  for every cap c
          lo_i <= x_i <= hi_i                 (3)  (multiples of step when given)
 
-1. Grid: x_i = lo_i + j h. With nested caps the knapsack DP of dp.py is exact on the grid
-   (all k at once); crossing caps go to the piecewise-linear MILP of milp.py.
-2. Polish: SLSQP within two grid units of the grid plan; kept only if better and feasible.
-3. Bound: with lam the plan's marginal value, every feasible x satisfies
-   g(x) <= sum_i F_i(floor_i; lam) + lam * Delta, Delta = spend above the floors (grid.py), so
-   UB = max_k D_F(k) + lam * min(free - k h, Delta_max), D_F the DP over floors with values F.
+1. Grid: spends x_i = lo_i + u h, a few thousand units h across the free budget. With nested
+   caps the knapsack DP of dp.py is exact on the grid (all budgets at once); crossing caps go
+   to the piecewise-linear MILP of milp.py.
+2. Polish: SLSQP near the grid plan; kept only if better and feasible.
+3. Bound: with lam the plan's marginal value (and mu_c the extra price inside each full cap),
+   every feasible x satisfies g(x) <= sum_i F_i(floor_i; lam_i) + lam_i delta_i, floor_i the
+   grid point below x_i and delta_i = x_i - floor_i (grid.py), so with D_F the DP over floors
+   UB = max_k D_F(k) + lam * min(free - k h, Delta_max) (+ the caps' terms, dp.py).
    For min_spend (min sum x s.t. users(x) >= T) the same tables give the least spend any plan
    reaching T can have: sum lo + min_k [k h + (T - D_F(k)) / lam].
-4. Refine: while the gap is above the tolerance and time allows, halve h (both bounds stay
-   valid; the best of each is kept).
+4. Refine: while the gap is above the tolerance and the next round fits in the time limit
+   (3 s without one), halve h. Both bounds stay valid; the best of each is kept.
 
-The grid answer is exact when ``step`` is the unit (the grid is then the whole domain).
+With ``step`` the unit can reach the step itself: the grid is then the whole domain and the
+answer exact. (The slack of the bound is second order in h where the plan's cells sit on
+the concave part of their curves; near activation thresholds of S-curves it is first order,
+which is what halving h pays for.)
 """
 
 from __future__ import annotations
@@ -33,31 +38,20 @@ import numpy as np
 from models.errors import UsageError
 from models.incentive_budget import IncentiveBudget, plan
 from optimizers.incentive_budget import dp, local
-from optimizers.incentive_budget.grid import CellTerms, Grid, cell_grid, terms, unit_for, upper_values
+from optimizers.incentive_budget.grid import CellTerms, Grid, grid_from_points, terms, unit_for, upper_values
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status
 
-WORK_PER_PASS = 6e7  # cell x units x units of the first pass (about 0.2 s here)
-MAX_RESOLUTION = 32_000
+WORK_PER_PASS = 6e7  # cells x units x units of the first round (about 0.2 s here)
+MAX_RESOLUTION = 64_000  # units across the free budget, at most
 EFFORT_S = 3.0  # refinement time when no time limit is given
-
-
-@dataclass
-class Pass:
-    """One grid pass: the best plan found and the bound proven."""
-
-    x: np.ndarray | None
-    objective: float | None
-    bound: float
-    marginal: float | None
-    resolution: int
 
 
 def first_resolution(n_cells: int) -> int:
     return int(min(4000, max(200, math.sqrt(WORK_PER_PASS / max(1, n_cells)))))
 
 
-def run(inst: IncentiveBudget, options: SolverOptions, *, backend: str | None = None, resolution: int | None = None) -> MethodOutput:
+def run(inst: IncentiveBudget, options: SolverOptions, *, backend: str | None = None) -> MethodOutput:
     start = time.perf_counter()
     t = terms(inst)
     if not dp.is_laminar([frozenset(s) for s in cap_members(inst)]):
@@ -66,40 +60,39 @@ def run(inst: IncentiveBudget, options: SolverOptions, *, backend: str | None = 
         return milp.run(inst, t, options, backend=backend)
     limit = options.time_limit_s if options.time_limit_s is not None else EFFORT_S
     minimizing = inst.objective == "min_spend"
-    res = resolution or first_resolution(len(inst.cells))
-    best: Pass | None = None
-    bound = math.inf if not minimizing else -math.inf
-    passes = 0
+    free = t_free(inst, t)
+    resolution = first_resolution(len(inst.cells))
+    best_x: np.ndarray | None = None
+    best_marginal: float | None = None
+    bound = -math.inf if minimizing else math.inf
+    rounds = 0
     while True:
-        pass_start = time.perf_counter()
-        p = grid_pass(inst, t, res)
-        passes += 1
-        if p.x is not None and (best is None or best.objective is None or _better(inst, p.objective, best.objective)):
-            best = p
-        bound = min(bound, p.bound) if not minimizing else max(bound, p.bound)
-        if best is None:
-            best = p
-        spent = time.perf_counter() - pass_start
-        gap = _gap(best.objective, bound)
-        exact_grid = inst.step is not None and unit_for(inst, t_free(inst, t), res) <= inst.step
-        if gap is None and not math.isfinite(bound):
-            break  # infeasible proven
-        if exact_grid or (gap is not None and gap <= options.gap) or res * 2 > MAX_RESOLUTION:
+        rounds += 1
+        round_start = time.perf_counter()
+        h = unit_for(inst, free, resolution)
+        p = grid_round(inst, t, build(inst, t, h))
+        if p.x is not None and (best_x is None or _better(inst, local.objective(inst, t, p.x), local.objective(inst, t, best_x))):
+            best_x, best_marginal = p.x, p.marginal
+        bound = max(bound, p.bound) if minimizing else min(bound, p.bound)
+        if not math.isfinite(bound):
+            break  # min_spend: no plan can reach the target
+        gap = _gap(None if best_x is None else local.objective(inst, t, best_x), bound)
+        whole_domain = inst.step is not None and h <= inst.step
+        if whole_domain or (gap is not None and gap <= options.gap) or 2 * resolution > MAX_RESOLUTION:
             break
-        if (time.perf_counter() - start) + 4.5 * spent > limit:
-            break
-        res *= 2
-    meta = {"resolution": best.resolution, "passes": passes, "grid_unit": unit_for(inst, t_free(inst, t), best.resolution)}
-    if best.x is None:
+        if (time.perf_counter() - start) + 4.5 * (time.perf_counter() - round_start) > limit:
+            break  # the next round costs about 4 times this one
+        resolution *= 2
+    meta = {"rounds": rounds, "grid_unit": h, "resolution": resolution}
+    if best_x is None:
         if minimizing and not math.isfinite(bound):
             return MethodOutput(Status.INFEASIBLE, None, None, None, f"no plan reaches target_users {inst.target_users:,.6g} within the budget and caps", meta)
-        return MethodOutput(Status.NO_SOLUTION, None, bound, None, "the grid found no plan; try a finer resolution", meta)
-    x = best.x
-    objective = float(local.objective(inst, t, x))
-    bound = max(bound, objective) if not minimizing else min(bound, objective)
+        return MethodOutput(Status.NO_SOLUTION, None, bound if math.isfinite(bound) else None, None, "the grid found no plan reaching the target; a finer grid may", meta)
+    objective = float(local.objective(inst, t, best_x))
+    bound = min(bound, objective) if minimizing else max(bound, objective)
     gap = _gap(objective, bound)
     status = Status.OPTIMAL if gap is not None and gap <= options.gap else Status.FEASIBLE
-    solution = plan(inst, dict(zip([c.id for c in inst.cells], x.tolist())), best.marginal)
+    solution = plan(inst, dict(zip([c.id for c in inst.cells], best_x.tolist())), best_marginal)
     return MethodOutput(status, objective, bound, solution, "", meta)
 
 
@@ -128,19 +121,26 @@ def _gap(objective: float | None, bound: float) -> float | None:
 
 @dataclass
 class Grids:
-    """The grids of one pass and the DP over their lower tables."""
+    """One round's grids (intervals between breakpoints) and the DP over their lower tables."""
 
     h: float
     grids: list[Grid]
+    lower_units: list[np.ndarray]  # units charged for each grid point (hi rounded up)
+    upper_units: list[np.ndarray]  # units of each interval's floor
     cap_units: list[tuple[frozenset[int], int]]
     budget_units: int
     free: float
     lower: dp.Table
 
     def plan_at(self, k: int) -> np.ndarray:
-        units: dict[int, int] = {}
-        self.lower.plan(k, units)
-        return np.array([g.points[min(units.get(i, 0), len(g.points) - 1)] for i, g in enumerate(self.grids)])
+        """The grid plan spending at most k units."""
+        chosen: dict[int, int] = {}
+        self.lower.plan(k, chosen)
+        out = []
+        for i, g in enumerate(self.grids):
+            j = int(np.searchsorted(self.lower_units[i], chosen.get(i, 0)))
+            out.append(g.points[min(j, len(g.points) - 1)])
+        return np.array(out)
 
     def upper_table(self, inst: IncentiveBudget, t: CellTerms, lam: float, mu: np.ndarray | None = None) -> np.ndarray:
         """D_F(k) with price lam on the budget and mu[c] more inside each cap c: a cell's F uses
@@ -151,8 +151,9 @@ class Grids:
         adjust: list = []
         for c, (members, _) in enumerate(self.cap_units):
             price[list(members)] += mu[c]
-            adjust.append(self._cap_adjust(members, inst.caps[c].max_spend - float(t.lo[list(members)].sum()), float(mu[c])) if mu[c] > 0 else None)
-        leaves = [upper_values(inst, t, i, g, float(price[i])) for i, g in enumerate(self.grids)]
+            room = inst.caps[c].max_spend - float(t.lo[list(members)].sum())
+            adjust.append(self._cap_adjust(members, room, float(mu[c])) if mu[c] > 0 else None)
+        leaves: list[dp.Leaf] = [(self.upper_units[i], upper_values(inst, t, i, g, float(price[i]))) for i, g in enumerate(self.grids)]
         return dp.solve_tree(leaves, self.cap_units, self.budget_units, track=False, adjust=adjust).values
 
     def _cap_adjust(self, members: frozenset[int], room: float, mu: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -169,27 +170,37 @@ class Grids:
         return float(sum(g.max_delta for g in self.grids))
 
 
-def build(inst: IncentiveBudget, t: CellTerms, resolution: int, budget: float | None = None) -> Grids:
+def build(inst: IncentiveBudget, t: CellTerms, h: float, budget: float | None = None) -> Grids:
+    """The grids of unit h and the DP over their lower tables."""
     free = t_free(inst, t, budget)
-    h = unit_for(inst, free, resolution)
-    grids = [cell_grid(inst, t, i, h) for i in range(len(inst.cells))]
+    grids = [grid_from_points(inst, t, i, t.lo[i] + h * np.arange(math.floor((t.hi[i] - t.lo[i]) / h + 1e-9) + 1)) for i in range(len(inst.cells))]
+    lower_units = [np.ceil((g.points - g.lo) / h - 1e-9).astype(np.int64) for g in grids]
+    upper_units = [np.floor((g.starts - g.lo) / h + 1e-9).astype(np.int64) for g in grids]
     budget_units = int(math.floor(free / h + 1e-9))
     caps = []
     for cap, members in zip(inst.caps, cap_members(inst)):
         room = cap.max_spend - float(t.lo[list(members)].sum())
         caps.append((frozenset(members), min(budget_units, int(math.floor(room / h + 1e-9)))))  # a cap above the budget binds nothing
-    lower = dp.solve_tree([g.lower for g in grids], caps, budget_units)
-    return Grids(h, grids, caps, budget_units, free, lower)
+    leaves: list[dp.Leaf] = [(u, g.lower) for u, g in zip(lower_units, grids)]
+    lower = dp.solve_tree(leaves, caps, budget_units)
+    return Grids(h, grids, lower_units, upper_units, caps, budget_units, free, lower)
 
 
-def grid_pass(inst: IncentiveBudget, t: CellTerms, resolution: int) -> Pass:
-    g = build(inst, t, resolution)
+@dataclass
+class Round:
+    """One round: the best plan found and the bound proven."""
+
+    x: np.ndarray | None
+    bound: float
+    marginal: float | None
+
+
+def grid_round(inst: IncentiveBudget, t: CellTerms, g: Grids) -> Round:
     if inst.objective == "min_spend":
-        return _min_spend_pass(inst, t, g, resolution)
+        return _min_spend_round(inst, t, g)
     x = polish(inst, t, g, g.plan_at(g.budget_units), inst.budget)
     lam = local.marginal(inst, t, x, inst.budget) or 0.0
-    objective = local.objective(inst, t, x)
-    return Pass(x, objective, certify(inst, t, g, x, lam, g.free, objective), lam, resolution)
+    return Round(x, certify(inst, t, g, x, lam, g.free, local.objective(inst, t, x)), lam)
 
 
 def certify(inst: IncentiveBudget, t: CellTerms, g: Grids, x: np.ndarray, lam: float, free: float, objective: float,
@@ -198,18 +209,18 @@ def certify(inst: IncentiveBudget, t: CellTerms, g: Grids, x: np.ndarray, lam: f
     price inside full caps. When that leaves a gap (plans at a corner, in the convex part of
     S-curves), also with the slope of the grid optimum over the last 5% of the budget,
     keeping the smaller bound."""
-    mu = local.cap_prices(inst, t, x, lam)
-    bound = upper_bound(inst, t, g, lam, free, mu)
-    if _gap(objective, bound) is not None and (_gap(objective, bound) or 0.0) > tolerance:
+    bound = upper_bound(inst, t, g, lam, free, local.cap_prices(inst, t, x, lam))
+    if (_gap(objective, bound) or 0.0) > tolerance:
         k = int(math.floor(free / g.h + 1e-9))
         back = max(1, k // 20)
         if k - back >= 0:
-            table_slope = max(0.0, float(g.lower.values[k] - g.lower.values[k - back]) / (back * g.h))
-            bound = min(bound, upper_bound(inst, t, g, table_slope, free, local.cap_prices(inst, t, x, table_slope)))
+            slope = max(0.0, float(g.lower.values[k] - g.lower.values[k - back]) / (back * g.h))
+            bound = min(bound, upper_bound(inst, t, g, slope, free, local.cap_prices(inst, t, x, slope)))
     return bound
 
 
-def upper_bound(inst: IncentiveBudget, t: CellTerms, g: Grids, lam: float, free: float, mu: np.ndarray | None = None) -> float:
+def upper_bound(inst: IncentiveBudget, t: CellTerms, g: Grids, lam: float, free: float,
+                mu: np.ndarray | None = None) -> float:
     """max_k D_F(k) + lam * min(free - k h, Delta_max) over k with k h <= free."""
     values = g.upper_table(inst, t, lam, mu)
     k = np.arange(min(len(values), int(math.floor(free / g.h + 1e-9)) + 1))
@@ -220,12 +231,10 @@ def upper_bound(inst: IncentiveBudget, t: CellTerms, g: Grids, lam: float, free:
 def polish(inst: IncentiveBudget, t: CellTerms, g: Grids, x: np.ndarray, budget: float) -> np.ndarray:
     if inst.step is not None:
         return x
-    lower = np.maximum(t.lo, x - 2 * g.h)
-    upper = np.minimum(t.hi, x + 2 * g.h)
-    return local.improve(inst, t, x, lower, upper, budget)
+    return local.improve(inst, t, x, np.maximum(t.lo, x - 2 * g.h), np.minimum(t.hi, x + 2 * g.h), budget)
 
 
-def _min_spend_pass(inst: IncentiveBudget, t: CellTerms, g: Grids, resolution: int) -> Pass:
+def _min_spend_round(inst: IncentiveBudget, t: CellTerms, g: Grids) -> Round:
     target = inst.target_users or 0.0
     reach = np.nonzero(g.lower.values >= target)[0]
     x = None
@@ -241,8 +250,7 @@ def _min_spend_pass(inst: IncentiveBudget, t: CellTerms, g: Grids, resolution: i
     need = short / lam_users if lam_users > 0 else np.where(short > 0, np.inf, 0.0)
     ok = need <= room + 1e-9 * max(1.0, g.h)
     bound = float(t.lo.sum() + np.min(k[ok] * g.h + need[ok])) if ok.any() else math.inf
-    objective = None if x is None else float(x.sum())
-    return Pass(x, objective, bound, None if x is None else local.marginal(inst, t, x, inst.budget), resolution)
+    return Round(x, bound, None if x is None else local.marginal(inst, t, x, inst.budget))
 
 
 def frontier(inst: IncentiveBudget, budgets: list[float], options: SolverOptions | None = None,
@@ -269,7 +277,8 @@ def frontier(inst: IncentiveBudget, budgets: list[float], options: SolverOptions
             if on_level:
                 on_level(rows[-1])
         return rows
-    g = build(top, t_top, first_resolution(len(inst.cells)))
+    free_top = t_free(top, t_top)
+    g = build(top, t_top, unit_for(top, free_top, first_resolution(len(inst.cells))))
     low = float(t_top.lo.sum())
     for b in levels:
         level = inst.model_copy(update={"budget": b})

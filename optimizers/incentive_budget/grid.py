@@ -131,18 +131,19 @@ def grid_from_points(inst: IncentiveBudget, t: CellTerms, i: int, points: np.nda
     return Grid(lo, hi, float(np.diff(pts).max()) if len(pts) > 1 else 0.0, pts, cell_value(inst, t, i, pts), starts, np.maximum(ends, starts))
 
 
-def upper_values(inst: IncentiveBudget, t: CellTerms, i: int, grid: Grid, lam: float) -> np.ndarray:
-    """F_j(lam) for every interval of ``grid`` (see the module docstring)."""
+def upper_values(inst: IncentiveBudget, t: CellTerms, i: int, grid: Grid, lam: float | np.ndarray) -> np.ndarray:
+    """F_j(lam_j) for every interval of ``grid`` (see the module docstring); ``lam`` is one
+    price for all intervals or one per interval."""
     a, b = grid.starts, grid.ends
     w, p = float(t.w[i]), float(t.p[i])
     if w <= 0:
         return -p * a
-    mu = (lam + p) / w
+    mu = np.broadcast_to((np.asarray(lam, dtype=float) + p) / w, a.shape)
     sup = _sup_minus_line(inst.cells[i].response, a, b, mu)
     return w * sup - p * a
 
 
-def _sup_minus_line(response, a: np.ndarray, b: np.ndarray, mu: float) -> np.ndarray:
+def _sup_minus_line(response, a: np.ndarray, b: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """An upper bound on sup_{x in [a, b]} f(x) - mu (x - a), per interval."""
     if response.kind == "piecewise_linear":
         return _pwl_sup(response, a, b, mu)
@@ -155,8 +156,9 @@ def _sup_minus_line(response, a: np.ndarray, b: np.ndarray, mu: float) -> np.nda
         ac, bc = a[across], b[across]
         cc = np.full_like(ac, c)
         fc = direct_users(response, cc)
-        left = np.maximum(fa[across], fc - mu * (cc - ac))
-        right = _concave_sup(response, cc, bc, mu, fc, fb[across]) - mu * (cc - ac)
+        mc = mu[across]
+        left = np.maximum(fa[across], fc - mc * (cc - ac))
+        right = _concave_sup(response, cc, bc, mc, fc, fb[across]) - mc * (cc - ac)
         out[across] = np.maximum(left, right)
     out = np.minimum(out, fb)  # the smooth curves never decrease
     return out + SLACK * (np.abs(fb) + 1.0)
@@ -177,12 +179,12 @@ def _concave_sup(response, a, b, mu, fa, fb) -> np.ndarray:
     return best
 
 
-def _pwl_sup(response, a: np.ndarray, b: np.ndarray, mu: float) -> np.ndarray:
+def _pwl_sup(response, a: np.ndarray, b: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """Exact: a piecewise-linear function minus a line peaks at an end or a breakpoint."""
     xs, _ = pwl_points(response)
     best = np.maximum(direct_users(response, a), direct_users(response, b) - mu * (b - a))
     j = np.searchsorted(a, xs, side="right") - 1
     inside = (j >= 0) & (xs <= b[np.clip(j, 0, len(b) - 1)])
     j, bp = j[inside], xs[inside]
-    np.maximum.at(best, j, direct_users(response, bp) - mu * (bp - a[j]))
+    np.maximum.at(best, j, direct_users(response, bp) - mu[j] * (bp - a[j]))
     return best + SLACK * (np.abs(best) + 1.0)
