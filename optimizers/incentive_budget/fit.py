@@ -402,7 +402,7 @@ def _fit_kind(
     positive = levels[levels > 0]
     if positive.size < p + 1:
         raise _Refusal(
-            f"{positive.size} spend level{'s' if positive.size != 1 else ''} above 0; a {curve.kind} curve has {p} parameters "
+            f"{positive.size} spend level{'s' if positive.size != 1 else ''} above 0; {'an' if curve.kind[0] in 'aeiou' else 'a'} {curve.kind} curve has {p} parameters "
             f"and needs at least {p + 1} (a spend-0 arm does not count: every curve passes through (0, 0))"
         )
 
