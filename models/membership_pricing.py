@@ -20,7 +20,8 @@ Rules ``evaluate()`` applies (and every method follows):
   leave a segment closer than e between two tiers are not robust and count as a violation.
 - ``mnl``: segment s joins tier t with probability
   ``exp(b (wtp_st - fee_t)) / (1 + sum_u exp(b (wtp_su - fee_u)))`` over the menu; everyone on
-  the menu is chosen with positive probability, so every listed tier is offered.
+  the menu is chosen with positive probability, so every listed tier is offered. Members and
+  profit are expected values; a reported choice must be a segment's most likely option.
 - Lifetime profit of a member of t from segment s: ``size_s * w_st * (fee_t - benefit_cost_st
   + margin_uplift_st)`` with ``w_st = (1 + d) / (1 + d - retention_st)`` (retention 0, the
   default, gives 1: one year); minus the fixed cost of every offered tier.
@@ -302,6 +303,21 @@ def mnl_probabilities(mk: Market, fee: np.ndarray) -> np.ndarray:
     return expo / (np.exp(-top) + expo.sum(axis=1))[:, None]
 
 
+def modal_set(share_row: np.ndarray) -> set[int]:
+    """The most likely choices of one segment under logit shares (-1: staying out)."""
+    row = np.concatenate([[1.0 - share_row.sum()], share_row])
+    return {int(k) - 1 for k in np.flatnonzero(row >= row.max() - 1e-9)}
+
+
+def modal_choices(share: np.ndarray) -> list[int | None]:
+    """Every segment's most likely choice (the highest tier among equally likely ones)."""
+    out: list[int | None] = []
+    for row in share:
+        top = max(modal_set(row))
+        out.append(top if top >= 0 else None)
+    return out
+
+
 def fee_vector(mk: Market, fees: dict[str, float]) -> np.ndarray:
     pos = {t: k for k, t in enumerate(mk.tier_ids)}
     out = np.full(len(mk.tier_ids), np.nan)
@@ -378,8 +394,7 @@ def evaluate(inst: MembershipPricing, solution: dict[str, Any]) -> Evaluation:
     if mk.model == "mnl":
         share = mnl_probabilities(mk, fee)
         for s in range(S):
-            row = np.concatenate([[1.0 - share[s].sum()], share[s]])
-            modal = {int(k) - 1 for k in np.flatnonzero(row >= row.max() - 1e-9)}
+            modal = modal_set(share[s])
             picks[s] = max(modal) if max(modal) >= 0 else None
             if reported is not None and mk.segment_ids[s] in reported:
                 want = reported[mk.segment_ids[s]]
@@ -518,6 +533,32 @@ def solution_document(mk: Market, fee: np.ndarray, picks: list[int | None]) -> d
         "tiers": report["tiers"],
         "segments": report["segments"],
     }
+
+
+def mnl_solution_document(mk: Market, fee: np.ndarray) -> dict[str, Any]:
+    """The solution object of an mnl answer: fees of the listed tiers (every listed tier is
+    offered under logit choice), each segment's most likely choice, expected members, the
+    expected lifetime profit, the lifetime-value report and, per segment, the choice
+    probabilities (``shares``; ``null`` is staying out)."""
+    share = mnl_probabilities(mk, fee)
+    offered = ~np.isnan(fee)
+    picks = modal_choices(share)
+    report = lifetime_report(mk, fee, share, offered, picks)
+    members = share.T @ mk.size
+    doc: dict[str, Any] = {
+        "fees": {mk.tier_ids[t]: float(fee[t]) for t in np.flatnonzero(offered)},
+        "choices": {mk.segment_ids[s]: None if p is None else mk.tier_ids[p] for s, p in enumerate(picks)},
+        "members": {mk.tier_ids[t]: float(members[t]) for t in np.flatnonzero(offered)},
+        "profit": profit_of(mk, fee, share, offered),
+        "tiers": report["tiers"],
+        "segments": report["segments"],
+    }
+    if len(mk.tier_ids) <= 20:
+        doc["shares"] = {
+            mk.segment_ids[s]: {"none": float(1.0 - share[s].sum())} | {mk.tier_ids[t]: float(share[s, t]) for t in np.flatnonzero(offered)}
+            for s in range(len(mk.segment_ids))
+        }
+    return doc
 
 
 def profit_curve(inst: MembershipPricing, fees: dict[str, float], tier: str, points: int = 25) -> list[dict[str, Any]]:

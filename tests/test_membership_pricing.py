@@ -4,8 +4,10 @@ catching wrong fees and wrong choices."""
 
 import copy
 import csv
+import itertools
 import json
 
+import numpy as np
 import pytest
 
 from models import InstanceError, evaluate, load_instance, parse_instance
@@ -292,7 +294,9 @@ def test_mnl_probabilities_in_evaluate():
     members = check.details["tiers"]["silver"]["members"] + check.details["tiers"]["gold"]["members"]
     assert 0 < members < 1300
     with pytest.raises(Exception, match="max_surplus"):
-        solve(inst)
+        solve(inst, method="enumerate")
+    result = solve(inst)  # the default method hands logit choice to the mnl method
+    assert result.status is Status.OPTIMAL and result.meta["dispatched_to"] == "mnl", result.message
 
 
 # ----------------------------------------------------------------------------- envy-free benchmark
@@ -405,3 +409,237 @@ def test_mutated_documents_fail_only_with_located_problems():
             parse_instance(json.loads(json.dumps(d, allow_nan=True)))
         except InstanceError as exc:
             assert exc.problems and all(str(p) for p in exc.problems)
+
+
+# ----------------------------------------------------------------------------- mnl and grid search
+
+MNL_VARIANTS = {
+    "plain": {},
+    "order+gap": dict(min_fee_gap=40),
+    "fixed+must": dict(fixed_cost=40_000, must_offer=1, fee_order=False),
+    "steep": dict(price_sensitivity=0.3, retention_by_tier=False),
+}
+
+
+def mnl_instance(name: str, seed: int, n_tiers: int = 3, n_segments: int = 3, step: float = 50.0):
+    d = generate(n_tiers, n_segments, seed=seed, choice="mnl", max_fee=250.0, fee_step=step,
+                 **({"price_sensitivity": 0.05} | MNL_VARIANTS[name]))
+    return parse_instance(d)
+
+
+def brute_force(inst) -> tuple[float, dict]:
+    """Every fee combination on the tiers' fee_step grids (and 'not offered'), judged by evaluate()."""
+    mk = market(inst)
+    options = []
+    for t in range(len(mk.tier_ids)):
+        fees = [float(mk.min_fee[t] + k * mk.step[t]) for k in range(int((mk.max_fee[t] - mk.min_fee[t]) / mk.step[t] + 1e-9) + 1)]
+        options.append(fees if mk.must_offer[t] else fees + [None])
+    best, argbest = -float("inf"), {}
+    for combo in itertools.product(*options):
+        fees = {mk.tier_ids[t]: f for t, f in enumerate(combo) if f is not None}
+        check = evaluate(inst, {"fees": fees})
+        if check.feasible and check.objective > best:
+            best, argbest = check.objective, fees
+    return best, argbest
+
+
+@pytest.mark.parametrize("name", list(MNL_VARIANTS))
+@pytest.mark.parametrize("seed, n_tiers, n_segments", [(0, 2, 2), (1, 3, 2), (2, 3, 3), (3, 2, 4), (4, 3, 4)])
+def test_mnl_equals_brute_force_on_grids(name, seed, n_tiers, n_segments):
+    inst = mnl_instance(name, seed, n_tiers, n_segments)
+    best, _ = brute_force(inst)
+    result = solve(inst, method="mnl")
+    assert result.status is Status.OPTIMAL, result.message
+    assert result.objective == pytest.approx(best, rel=1e-9)
+    assert result.bound >= result.objective and result.gap <= 1e-6
+    assert result.evaluation["feasible"] and result.evaluation["objective"] == pytest.approx(result.objective, rel=1e-12)
+    assert "fee grid" in result.message
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("choice", ["max_surplus", "mnl"])
+def test_grid_search_equals_brute_force(seed, choice):
+    inst = mnl_instance("order+gap", seed) if choice == "mnl" else parse_instance(generate(3, 3, seed=seed, max_fee=250.0, fee_step=50.0,
+                                                                                                 min_fee_gap=40, fixed_cost=5000))
+    best, _ = brute_force(inst)
+    result = solve(inst, method="grid_search")
+    assert result.status is Status.FEASIBLE and result.bound is None
+    assert result.objective == pytest.approx(best, rel=1e-9)
+    assert result.evaluation["feasible"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_grid_search_equals_milp_on_step_grids(seed):
+    # with a fee_step the grid is the whole domain: the exhaustive baseline must reach the MILP optimum
+    inst = parse_instance(generate(3, 6, seed=seed, max_fee=200.0, fee_step=20.0, min_fee_gap=20, fixed_cost=3000))
+    exact, base = solve(inst), solve(inst, method="grid_search")
+    assert exact.status is Status.OPTIMAL
+    assert base.objective == pytest.approx(exact.objective, rel=1e-9)
+
+
+def test_grid_search_refuses_large_grids():
+    inst = parse_instance(generate(5, 4, seed=0, max_fee=300.0, fee_step=3.0))
+    with pytest.raises(Exception, match=r"fee combinations on the grid .* more than the limit 5,000,000"):
+        solve(inst, method="grid_search")
+
+
+def test_mnl_box_bounds_are_valid():
+    from optimizers.membership_pricing.grid import grids
+    from optimizers.membership_pricing.mnl import GridBoxes
+
+    rng = np.random.default_rng(3)
+    for seed in range(4):
+        inst = mnl_instance("order+gap" if seed % 2 else "fixed+must", seed, 3, 4)
+        mk = market(inst)
+        gb = GridBoxes(mk, grids(mk))
+        for _ in range(20):
+            a, b = rng.integers(0, gb.top + 1), rng.integers(0, gb.top + 1)
+            lo, hi = np.minimum(a, b), np.maximum(a, b)
+            points = np.array(list(itertools.product(*[range(lo[t], hi[t] + 1) for t in range(3)])))
+            exact = gb.exact(points).max()
+            bound = gb.bounds(lo[None], hi[None])[0]
+            assert bound >= exact - 1e-9 * max(1.0, abs(exact)), (lo, hi)
+            if (lo == hi).all() and exact > -np.inf:
+                assert bound == pytest.approx(exact, rel=1e-9)
+
+
+def fine_search(inst) -> float:
+    """A numerical search for one segment with continuous fees (no fee_order): L-BFGS-B from
+    seeded random starts on every menu, judged by evaluate()."""
+    from scipy.optimize import minimize
+
+    mk = market(inst)
+    rng = np.random.default_rng(0)
+    T = len(mk.tier_ids)
+    best = 0.0 if not mk.must_offer.any() else -float("inf")
+    for r in range(1, T + 1):
+        for menu in itertools.combinations(range(T), r):
+            if any(mk.must_offer[t] and t not in menu for t in range(T)):
+                continue
+
+            def value(p, menu=menu):
+                return evaluate(inst, {"fees": {mk.tier_ids[t]: float(f) for t, f in zip(menu, p)}}).objective
+
+            scale = max(1.0, abs(value(mk.max_fee[list(menu)])))
+            for _ in range(4):
+                x0 = rng.uniform(mk.min_fee[list(menu)], mk.max_fee[list(menu)])
+                res = minimize(lambda p, scale=scale: -value(p) / scale, x0, method="L-BFGS-B", bounds=list(zip(mk.min_fee[list(menu)], mk.max_fee[list(menu)])),
+                               options={"ftol": 1e-15, "gtol": 1e-10})
+                best = max(best, value(np.clip(res.x, mk.min_fee[list(menu)], mk.max_fee[list(menu)])))
+    return best
+
+
+@pytest.mark.parametrize("seed, max_fee", [(0, 300.0), (1, 300.0), (2, 90.0), (3, 60.0), (4, 300.0)])
+def test_mnl_one_segment_continuous_matches_fine_search(seed, max_fee):
+    d = generate(3, 1, seed=seed, choice="mnl", price_sensitivity=0.04, max_fee=max_fee, fee_order=False, fixed_cost=1000 * seed)
+    if seed == 4:
+        d["tiers"][1]["must_offer"] = True
+    inst = parse_instance(d)
+    result = solve(inst)
+    assert result.status is Status.OPTIMAL and result.evaluation["feasible"], result.message
+    assert "equal adjusted markup" in result.message
+    found = fine_search(inst)
+    assert result.objective >= found * (1 - 1e-9)
+    assert result.objective == pytest.approx(found, rel=1e-6)
+
+
+def test_mnl_one_segment_equal_adjusted_markup():
+    inst = parse_instance(generate(3, 1, seed=1, choice="mnl", price_sensitivity=0.04, max_fee=1000.0, fee_order=False))
+    result = solve(inst, method="mnl")
+    mk = market(inst)
+    fees = result.solution["fees"]
+    assert result.meta["menus_constrained"] == 0 and len(fees) == 3
+    b = mk.price_sensitivity
+    # a_t (p_t - k_t - 1/b) is the same for every tier, and equals the optimal profit
+    adjusted = [mk.per_fee[0, t] * (fees[tier] - (mk.benefit_cost - mk.uplift)[0, t] - 1 / b) for t, tier in enumerate(mk.tier_ids)]
+    assert adjusted == pytest.approx([result.objective] * 3, rel=1e-9)
+
+
+def test_mnl_one_segment_with_binding_order_is_certified():
+    inst = parse_instance(generate(3, 1, seed=0, choice="mnl", price_sensitivity=0.04, max_fee=300.0, min_fee_gap=40))
+    result = solve(inst)
+    assert result.status is Status.OPTIMAL and result.meta["menus_constrained"] > 0
+    fees = list(result.solution["fees"].values())
+    assert all(b - a >= 40 - 1e-6 for a, b in zip(fees, fees[1:]))
+    mk = market(inst)
+    grid = np.linspace(0, 300, 31)
+    for combo in itertools.product(grid, repeat=2):  # no pair of fees for two tiers beats it
+        fees2 = {mk.tier_ids[0]: combo[0], mk.tier_ids[2]: combo[1]}
+        check = evaluate(inst, {"fees": fees2})
+        if check.feasible:
+            assert check.objective <= result.objective * (1 + 1e-9)
+
+
+def test_mnl_continuous_fees_several_segments_say_grid():
+    inst = parse_instance(generate(2, 3, seed=2, choice="mnl", price_sensitivity=0.05, max_fee=200.0))
+    result = solve(inst)
+    assert result.status is Status.OPTIMAL and "relative to the fee grid" in result.message
+    assert "101 points" in result.meta["grid"]
+    grid_best = solve(inst, method="grid_search")
+    assert result.objective == pytest.approx(grid_best.objective, rel=1e-9)
+
+
+def test_mnl_time_limit_keeps_an_honest_bound():
+    inst = mnl_instance("plain", 5, 3, 4, step=1.0)
+    result = solve(inst, method="mnl", options=SolverOptions(time_limit_s=0.05, gap=0.0))
+    assert result.status in (Status.OPTIMAL, Status.FEASIBLE)
+    full = solve(inst, method="mnl")
+    assert full.status is Status.OPTIMAL
+    assert result.bound >= full.objective * (1 - 1e-9) and result.objective <= full.objective * (1 + 1e-9)
+
+
+def test_mnl_solution_reports_shares_and_modal_choices():
+    inst = load_instance(INSTANCES / "membership_pricing" / "prime-history-logit.json")
+    result = solve(inst)
+    assert result.status is Status.OPTIMAL and result.evaluation["feasible"]
+    sol = result.solution
+    assert {"fees", "choices", "members", "profit", "tiers", "segments", "shares", "profit_curve"} <= set(sol)
+    for seg, shares in sol["shares"].items():
+        assert sum(shares.values()) == pytest.approx(1.0)
+        top = max(shares, key=shares.get)
+        assert sol["choices"][seg] == (None if top == "none" else top)
+    assert sum(sol["members"].values()) == pytest.approx(result.evaluation["members_total"])
+
+
+# ----------------------------------------------------------------------------- the published-figures example
+
+HISTORY = INSTANCES / "membership_pricing" / "prime-history.json"
+
+
+def test_prime_history_example_solves_and_evaluate_agrees():
+    inst = load_instance(HISTORY)
+    result = solve(inst)
+    assert result.status is Status.OPTIMAL, result.message
+    check = evaluate(inst, result.solution)
+    assert check.feasible and check.objective == pytest.approx(result.objective, rel=1e-12)
+    fees = result.solution["fees"]
+    assert "prime" in fees and 79 <= fees["prime"] <= 179  # the flagship is always offered
+    assert sum(t["lifetime_profit"] for t in result.solution["tiers"].values()) == pytest.approx(result.objective)
+    # the weights come from retention: a 92% first renewal at a 10% discount rate is worth 1.1/0.18 years
+    assert result.solution["segments"]["urban-professional"]["lifetime_weight"]["shipping"] == pytest.approx(1.1 / 0.18)
+
+
+def test_prime_history_logit_agrees_with_grid_search():
+    inst = load_instance(INSTANCES / "membership_pricing" / "prime-history-logit.json")
+    result, base = solve(inst), solve(inst, method="grid_search")
+    assert result.status is Status.OPTIMAL
+    assert base.objective == pytest.approx(result.objective, rel=1e-9)
+
+
+def test_shipped_random_instances_load():
+    files = sorted((INSTANCES / "membership_pricing" / "random").glob("*.json"))
+    assert len(files) >= 9
+    for path in files:
+        assert load_instance(path).problem == "membership_pricing"
+
+
+def test_cli_solve_mnl_json(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    out = CliRunner().invoke(app, ["solve", str(INSTANCES / "membership_pricing" / "random" / "mnl-3x8-s1.json"), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.stdout)
+    assert doc["status"] == "optimal" and doc["evaluation"]["feasible"]
+    assert {"fees", "choices", "members", "shares"} <= set(doc["solution"])

@@ -8,7 +8,7 @@ import numpy as np
 
 from models.membership_pricing import MembershipPricing, market, profit_curve, solution_document
 from optimizers.backends import BACKENDS, solve_linear
-from optimizers.membership_pricing import enumeration, milp
+from optimizers.membership_pricing import enumeration, grid, milp, mnl
 from optimizers.membership_pricing.fees import greatest_fees
 from optimizers.registry import Method, MethodOutput, register, remaining
 from optimizers.result import SolverOptions, Status, relative_gap
@@ -18,13 +18,14 @@ DEFAULT_BACKEND = "highs"
 CURVE_MAX_TIERS = 10
 
 
-def unsupported_milp(inst: MembershipPricing) -> str | None:
-    if inst.choice.model != "max_surplus":
-        return f"the MILP covers choice model 'max_surplus' (got '{inst.choice.model}')"
-    return None
-
-
 def run_milp(inst: MembershipPricing, backend: str | None, options: SolverOptions) -> MethodOutput:
+    """The default method: the surplus MILP for max_surplus choice; for logit choice the
+    instance goes to the ``mnl`` method (so ``ecomopt solve`` needs no ``--method``)."""
+    if inst.choice.model == "mnl":
+        handed = run_mnl(inst, backend, options)
+        handed.message = "logit choice: solved by the mnl method; " + handed.message
+        handed.meta["dispatched_to"] = "mnl"
+        return handed
     start = time.perf_counter()
     backend = backend or DEFAULT_BACKEND
     integral = BACKENDS[backend].pure_integer_only and milp.integral_exact(market(inst))
@@ -57,18 +58,55 @@ def run_milp(inst: MembershipPricing, backend: str | None, options: SolverOption
     return MethodOutput(status, objective, bound, solution, message.strip("; "), meta)
 
 
+def run_mnl(inst: MembershipPricing, backend: str | None, options: SolverOptions) -> MethodOutput:
+    out = mnl.run(inst, backend, options)
+    if out.solution is not None and len(market(inst).tier_ids) <= CURVE_MAX_TIERS:
+        out.solution["profit_curve"] = {tier: profit_curve(inst, out.solution["fees"], tier) for tier in out.solution["fees"]}
+    return out
+
+
+def run_grid_search(inst: MembershipPricing, backend: str | None, options: SolverOptions) -> MethodOutput:
+    out = grid.run(inst, backend, options)
+    if out.solution is not None and len(market(inst).tier_ids) <= CURVE_MAX_TIERS:
+        out.solution["profit_curve"] = {tier: profit_curve(inst, out.solution["fees"], tier) for tier in out.solution["fees"]}
+    return out
+
+
 register(
     Method(
         problem="membership_pricing",
         name="milp",
-        description="compact surplus MILP (one binary per segment x tier), fees recomputed exactly for the assignment found",
+        description="compact surplus MILP (one binary per segment x tier), fees recomputed exactly for the assignment found; "
+        "logit-choice instances go to the mnl method",
         run=run_milp,
         backends=("highs", "scip", "cbc", "cpsat"),
         default_backend=DEFAULT_BACKEND,
         maximize=True,
-        unsupported=unsupported_milp,
     ),
     default=True,
+)
+register(
+    Method(
+        problem="membership_pricing",
+        name="mnl",
+        description="logit choice: exact equal-adjusted-markup fees for one segment with continuous fees (LP-certified when "
+        "bounds bind); otherwise branch and bound over fee-grid boxes with monotone-share bounds (optimal on the grid)",
+        run=run_mnl,
+        backends=("highs", "scip", "cbc"),
+        default_backend=DEFAULT_BACKEND,
+        maximize=True,
+        unsupported=mnl.unsupported,
+    )
+)
+register(
+    Method(
+        problem="membership_pricing",
+        name="grid_search",
+        description="baseline: every combination of grid fees (and 'not offered') simulated, the best kept; no bound",
+        run=run_grid_search,
+        maximize=True,
+        unsupported=grid.unsupported,
+    )
 )
 register(
     Method(
