@@ -142,10 +142,14 @@ class Grids:
             out.append(g.points[min(j, len(g.points) - 1)])
         return np.array(out)
 
-    def upper_table(self, inst: IncentiveBudget, t: CellTerms, lam: float, mu: np.ndarray | None = None) -> np.ndarray:
+    def upper_table(self, inst: IncentiveBudget, t: CellTerms, lam: float, mu: np.ndarray | None = None,
+                    units: int | None = None) -> np.ndarray:
         """D_F(k) with price lam on the budget and mu[c] more inside each cap c: a cell's F uses
         lam plus the mu of its caps, and a cap's table adds mu[c] times the money its cells
-        may spend above their floors, min(Delta_max_c, room_c - k h)."""
+        may spend above their floors, min(Delta_max_c, room_c - k h). Up to ``units`` (default:
+        the grid's budget) units."""
+        top = self.budget_units if units is None else min(units, self.budget_units)
+        caps = [(members, min(limit, top)) for members, limit in self.cap_units]
         mu = np.zeros(len(inst.caps)) if mu is None else mu
         price = np.full(len(self.grids), lam)
         adjust: list = []
@@ -154,7 +158,7 @@ class Grids:
             room = inst.caps[c].max_spend - float(t.lo[list(members)].sum())
             adjust.append(self._cap_adjust(members, room, float(mu[c])) if mu[c] > 0 else None)
         leaves: list[dp.Leaf] = [(self.upper_units[i], upper_values(inst, t, i, g, float(price[i]))) for i, g in enumerate(self.grids)]
-        return dp.solve_tree(leaves, self.cap_units, self.budget_units, track=False, adjust=adjust).values
+        return dp.solve_tree(leaves, caps, top, track=False, adjust=adjust).values
 
     def _cap_adjust(self, members: frozenset[int], room: float, mu: float) -> Callable[[np.ndarray], np.ndarray]:
         most = float(sum(self.grids[i].max_delta for i in members))
@@ -222,7 +226,7 @@ def certify(inst: IncentiveBudget, t: CellTerms, g: Grids, x: np.ndarray, lam: f
 def upper_bound(inst: IncentiveBudget, t: CellTerms, g: Grids, lam: float, free: float,
                 mu: np.ndarray | None = None) -> float:
     """max_k D_F(k) + lam * min(free - k h, Delta_max) over k with k h <= free."""
-    values = g.upper_table(inst, t, lam, mu)
+    values = g.upper_table(inst, t, lam, mu, units=int(math.floor(free / g.h + 1e-9)))
     k = np.arange(min(len(values), int(math.floor(free / g.h + 1e-9)) + 1))
     leftover = np.minimum(free - k * g.h, g.max_delta)
     return float(np.max(values[k] + lam * np.maximum(leftover, 0.0)))
@@ -257,9 +261,10 @@ def frontier(inst: IncentiveBudget, budgets: list[float], options: SolverOptions
              on_level: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """The best plan at every budget level, with its bound and marginal value.
 
-    One DP on the grid of the largest budget gives every level's grid plan (the table holds
-    all budgets at once); each level is then polished and certified with its own price.
-    Crossing caps solve each level from scratch with the MILP.
+    One DP gives the grid plans of all levels within a factor 2 of its top (the table holds
+    every budget at once; a grid per octave keeps the unit fine relative to each level, which
+    the bound needs); each level is then polished and certified with its own price. Crossing
+    caps solve each level from scratch with the MILP.
     """
     from optimizers.registry import solve
 
@@ -277,10 +282,17 @@ def frontier(inst: IncentiveBudget, budgets: list[float], options: SolverOptions
             if on_level:
                 on_level(rows[-1])
         return rows
-    free_top = t_free(top, t_top)
-    g = build(top, t_top, unit_for(top, free_top, first_resolution(len(inst.cells))))
     low = float(t_top.lo.sum())
+    grids: dict[float, Grids] = {}  # octave top -> its grids
+    octave = levels[-1]
+    for b in reversed(levels):
+        if b - low < (octave - low) / 2:
+            octave = b
+        if octave not in grids:
+            grids[octave] = build(top, t_top, unit_for(top, max(0.0, octave - low), first_resolution(len(inst.cells))), budget=octave)
+    tops = sorted(grids)
     for b in levels:
+        g = grids[next(o for o in tops if o >= b)]
         level = inst.model_copy(update={"budget": b})
         if b < low - 1e-9 * max(1.0, low):
             rows.append(_level_row(level, Status.INFEASIBLE, None, None, None))
