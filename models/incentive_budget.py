@@ -15,6 +15,7 @@ seeded generator of S-curve instances.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
@@ -129,41 +130,65 @@ def sense(inst: IncentiveBudget) -> str:
 # ----------------------------------------------------------------------------- curves
 
 
+# The smooth curves and their slopes, elementwise over parameter and spend arrays (x >= 0).
+PARAMS = {"hill": ("max_users", "half_spend", "shape"), "exponential": ("max_users", "scale"), "logistic": ("max_users", "midpoint", "width")}
+
+
+def _hill(x, m, h, s):
+    with np.errstate(divide="ignore", over="ignore"):
+        ratio = (h / np.where(x > 0, x, 1.0)) ** s
+    return np.where(x > 0, m / (1.0 + ratio), 0.0)
+
+
+def _hill_slope(x, m, h, s):
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        r = (x / h) ** s
+        inner = np.nan_to_num(m * s * r / (x * (1.0 + r) ** 2), nan=0.0, posinf=np.inf)
+    at_zero = np.where(s > 1, 0.0, np.where(s == 1, m / h, np.inf))  # S-curves start flat; shape < 1 vertical
+    return np.where(x > 0, inner, at_zero)
+
+
+def _exponential(x, m, scale):
+    return m * -np.expm1(-x / scale)
+
+
+def _exponential_slope(x, m, scale):
+    return m / scale * np.exp(-x / scale)
+
+
+def _logistic(x, m, mid, width):
+    s0 = _sigmoid(-mid / width)
+    return m * (_sigmoid((x - mid) / width) - s0) / (1.0 - s0)
+
+
+def _logistic_slope(x, m, mid, width):
+    s0, sx = _sigmoid(-mid / width), _sigmoid((x - mid) / width)
+    return m * sx * (1.0 - sx) / (width * (1.0 - s0))
+
+
+Curve = Callable[..., np.ndarray]
+SMOOTH: dict[str, tuple[Curve, Curve]] = {
+    "hill": (_hill, _hill_slope), "exponential": (_exponential, _exponential_slope), "logistic": (_logistic, _logistic_slope),
+}
+
+
 def direct_users(response: Any, spend: np.ndarray | float) -> np.ndarray:
     """Directly acquired users at ``spend`` (vectorised)."""
     x = np.maximum(np.asarray(spend, dtype=float), 0.0)
-    if response.kind == "hill":
-        with np.errstate(divide="ignore", over="ignore"):
-            ratio = (response.half_spend / np.where(x > 0, x, 1.0)) ** response.shape
-        return np.where(x > 0, response.max_users / (1.0 + ratio), 0.0)
-    if response.kind == "exponential":
-        return response.max_users * -np.expm1(-x / response.scale)
-    if response.kind == "logistic":
-        s0 = _sigmoid(-response.midpoint / response.width)
-        return response.max_users * (_sigmoid((x - response.midpoint) / response.width) - s0) / (1.0 - s0)
-    xs, ys = pwl_points(response)
-    return np.interp(x, xs, ys)
+    if response.kind == "piecewise_linear":
+        xs, ys = pwl_points(response)
+        return np.interp(x, xs, ys)
+    return SMOOTH[response.kind][0](x, *(getattr(response, k) for k in PARAMS[response.kind]))
 
 
 def slope(response: Any, spend: np.ndarray | float) -> np.ndarray:
     """d(direct users)/d(spend), the right derivative for piecewise-linear curves."""
     x = np.maximum(np.asarray(spend, dtype=float), 0.0)
-    if response.kind == "hill":
-        s, h = response.shape, response.half_spend
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            r = (x / h) ** s
-            out = response.max_users * s * r / (x * (1.0 + r) ** 2)
-        at_zero = 0.0 if s > 1 else (response.max_users / h if s == 1 else np.inf)
-        return np.where(x > 0, np.nan_to_num(out, nan=0.0, posinf=np.inf), at_zero)
-    if response.kind == "exponential":
-        return response.max_users / response.scale * np.exp(-x / response.scale)
-    if response.kind == "logistic":
-        s0 = _sigmoid(-response.midpoint / response.width)
-        s = _sigmoid((x - response.midpoint) / response.width)
-        return response.max_users * s * (1.0 - s) / (response.width * (1.0 - s0))
-    xs, ys = pwl_points(response)
-    slopes = np.append(np.diff(ys) / np.diff(xs), 0.0)
-    return slopes[np.clip(np.searchsorted(xs, x, side="right") - 1, 0, len(slopes) - 1)]
+    if response.kind == "piecewise_linear":
+        xs, ys = pwl_points(response)
+        slopes = np.append(np.diff(ys) / np.diff(xs), 0.0)
+        return slopes[np.clip(np.searchsorted(xs, x, side="right") - 1, 0, len(slopes) - 1)]
+    return SMOOTH[response.kind][1](x, *(getattr(response, k) for k in PARAMS[response.kind]))
 
 
 class Curves:
@@ -171,65 +196,28 @@ class Curves:
 
     def __init__(self, cells: list[Cell]):
         self.n = len(cells)
-        self.groups: dict[str, np.ndarray] = {}
-        for kind in ("hill", "exponential", "logistic"):
-            self.groups[kind] = np.array([i for i, c in enumerate(cells) if c.response.kind == kind], dtype=np.int64)
-        r = [c.response for c in cells]
-        hill, expo, logi = self.groups["hill"], self.groups["exponential"], self.groups["logistic"]
-        self.hill = [np.array([getattr(r[i], k) for i in hill], dtype=float) for k in ("max_users", "half_spend", "shape")]
-        self.expo = [np.array([getattr(r[i], k) for i in expo], dtype=float) for k in ("max_users", "scale")]
-        self.logi = [np.array([getattr(r[i], k) for i in logi], dtype=float) for k in ("max_users", "midpoint", "width")]
-        self.pwl = [(i, r[i]) for i, c in enumerate(cells) if c.response.kind == "piecewise_linear"]
+        self.kinds: list[tuple[str, np.ndarray, list[np.ndarray]]] = []  # kind, cells, parameter arrays
+        for kind, names in PARAMS.items():
+            idx = np.array([i for i, c in enumerate(cells) if c.response.kind == kind], dtype=np.int64)
+            if len(idx):
+                self.kinds.append((kind, idx, [np.array([getattr(cells[i].response, k) for i in idx], dtype=float) for k in names]))
+        self.pwl = [(i, c.response) for i, c in enumerate(cells) if c.response.kind == "piecewise_linear"]
 
     def users(self, spend: np.ndarray) -> np.ndarray:
         """Direct users of every cell at its spend."""
-        x = np.maximum(np.asarray(spend, dtype=float), 0.0)
-        out = np.zeros(self.n)
-        idx = self.groups["hill"]
-        if len(idx):
-            m, h, s = self.hill
-            xi = x[idx]
-            with np.errstate(divide="ignore", over="ignore"):
-                ratio = (h / np.where(xi > 0, xi, 1.0)) ** s
-            out[idx] = np.where(xi > 0, m / (1.0 + ratio), 0.0)
-        idx = self.groups["exponential"]
-        if len(idx):
-            m, scale = self.expo
-            out[idx] = m * -np.expm1(-x[idx] / scale)
-        idx = self.groups["logistic"]
-        if len(idx):
-            m, mid, width = self.logi
-            s0 = _sigmoid(-mid / width)
-            out[idx] = m * (_sigmoid((x[idx] - mid) / width) - s0) / (1.0 - s0)
-        for i, resp in self.pwl:
-            out[i] = float(direct_users(resp, x[i]))
-        return out
+        return self._each(spend, 0, direct_users)
 
     def slope(self, spend: np.ndarray) -> np.ndarray:
         """d(direct users)/d(spend) of every cell at its spend (right derivative)."""
+        return self._each(spend, 1, slope)
+
+    def _each(self, spend: np.ndarray, which: int, one: Callable[[Any, np.ndarray], np.ndarray]) -> np.ndarray:
         x = np.maximum(np.asarray(spend, dtype=float), 0.0)
         out = np.zeros(self.n)
-        idx = self.groups["hill"]
-        if len(idx):
-            m, h, s = self.hill
-            xi = x[idx]
-            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-                r = (xi / h) ** s
-                inner = np.nan_to_num(m * s * r / (xi * (1.0 + r) ** 2), nan=0.0, posinf=np.inf)
-            at_zero = np.where(s > 1, 0.0, np.where(s == 1, m / h, np.inf))
-            out[idx] = np.where(xi > 0, inner, at_zero)
-        idx = self.groups["exponential"]
-        if len(idx):
-            m, scale = self.expo
-            out[idx] = m / scale * np.exp(-x[idx] / scale)
-        idx = self.groups["logistic"]
-        if len(idx):
-            m, mid, width = self.logi
-            s0 = _sigmoid(-mid / width)
-            sx = _sigmoid((x[idx] - mid) / width)
-            out[idx] = m * sx * (1.0 - sx) / (width * (1.0 - s0))
+        for kind, idx, params in self.kinds:
+            out[idx] = SMOOTH[kind][which](x[idx], *params)
         for i, resp in self.pwl:
-            out[i] = float(slope(resp, x[i]))
+            out[i] = float(one(resp, x[i]))
         return out
 
 
