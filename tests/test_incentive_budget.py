@@ -155,6 +155,9 @@ def _small(seed: int, objective: str = "users", caps: str | None = None, kinds: 
             response = {"kind": "exponential", "max_users": float(rng.uniform(200, 900)), "scale": float(rng.uniform(100, 500))}
         if kinds and i == 2:
             response = {"kind": "piecewise_linear", "points": [[100, 20], [300, float(rng.uniform(100, 300))], [700, 400]]}
+        if kinds and i == 0 and seed % 2:
+            response = {"kind": "logistic", "max_users": float(rng.uniform(200, 900)), "midpoint": float(rng.uniform(100, 500)),
+                        "width": float(rng.uniform(20, 120))}
         cells.append(cell(f"c{i}", response, viral_k=float(rng.uniform(0, 0.5)), value_per_user=float(rng.uniform(0.5, 3)),
                           min_spend=float(rng.choice([0, 100])), max_spend=float(rng.choice([600, 900]))))
     d = doc(cells, budget=float(rng.choice([700, 1000, 1300])), objective=objective, step=50.0)
