@@ -78,6 +78,7 @@ def summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "runs": sum(r["runs"] for r in items),
                 "optimal": sum(r["optimal_runs"] for r in items),
                 "match_reference": f"{sum(r['ref_gap'] is not None and abs(r['ref_gap']) <= MATCH_TOL for r in with_ref)}/{len(with_ref)}",
+                "beat_reference": f"{sum(_beats(r) for r in with_ref)}/{len(with_ref)}",
                 "errors": sum(r["errors"] for r in items),
                 "median_time_s": _median([r["time_s"] for r in items]),
                 "total_time_s": sum(r["time_s"] or 0.0 for r in items),
@@ -86,6 +87,12 @@ def summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _beats(row: dict[str, Any]) -> bool:
+    """Better than a best-known reference (in the objective's direction) by more than MATCH_TOL."""
+    gap = row["ref_gap"]
+    return gap is not None and (gap if row.get("sense") == "max" else -gap) > MATCH_TOL
 
 
 def _better_than(items: list[dict[str, Any]], base: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
@@ -135,9 +142,10 @@ def compare(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[list[dict
     return rows, total
 
 
-# "optimal" counts runs proven optimal; "match_reference" counts instances whose best
+# "optimal" counts runs proven optimal; "beat_reference" those better than a best-known value;
+# "match_reference" counts instances whose best
 # objective is within MATCH_TOL of the reference value.
-SUMMARY_COLUMNS = ["group", "label", "instances", "runs", "optimal", "match_reference", "errors", "median_time_s", "total_time_s", "time_ratio_to_baseline",
+SUMMARY_COLUMNS = ["group", "label", "instances", "runs", "optimal", "match_reference", "beat_reference", "errors", "median_time_s", "total_time_s", "time_ratio_to_baseline",
                    "median_gain_vs_baseline", "better_1pct", "worse_vs_baseline"]
 INSTANCE_COLUMNS = ["instance", "label", "status", "objective", "reference", "ref_gap", "gap", "time_s"]
 
