@@ -561,17 +561,22 @@ def mnl_solution_document(mk: Market, fee: np.ndarray) -> dict[str, Any]:
     return doc
 
 
+def curve_fees(mk: Market, t: int, current: float, points: int = 25) -> list[float]:
+    """The fees of tier t on its profit curve: its whole grid when short, else ``points`` fees
+    over its range (snapped to the grid) and ``current``."""
+    lo, hi = float(mk.min_fee[t]), float(mk.max_fee[t])
+    if mk.step[t] > 0 and (hi - lo) / mk.step[t] <= 4 * points:
+        return [lo + k * mk.step[t] for k in range(int(math.floor((hi - lo) / mk.step[t] + 1e-9)) + 1)]
+    return sorted({mk.snap_down(t, lo + (hi - lo) * k / max(1, points - 1)) for k in range(points)} | {current})
+
+
 def profit_curve(inst: MembershipPricing, fees: dict[str, float], tier: str, points: int = 25) -> list[dict[str, Any]]:
     """Lifetime profit as tier ``tier``'s fee moves over its range (the other fees held), each
     point ``{"fee", "profit", "feasible"}`` (feasible: fee_order and robustness hold), for reports.
     Choices are simulated with ties settled for the seller."""
     mk = market(inst)
     t = mk.tier_ids.index(tier)
-    lo, hi = float(mk.min_fee[t]), float(mk.max_fee[t])
-    if mk.step[t] > 0 and (hi - lo) / mk.step[t] <= 4 * points:
-        grid = [lo + k * mk.step[t] for k in range(int(math.floor((hi - lo) / mk.step[t] + 1e-9)) + 1)]
-    else:
-        grid = sorted({mk.snap_down(t, lo + (hi - lo) * k / max(1, points - 1)) for k in range(points)} | {float(fees.get(tier, lo))})
+    grid = curve_fees(mk, t, float(fees.get(tier, mk.min_fee[t])), points)
     out = []
     base = dict(fees)
     for value in grid:

@@ -9,7 +9,7 @@ the same market under max-surplus and under logit choice.
 random/: seeded random menus (models.membership_pricing.generate): small ones on 10-unit fee
 grids, where the grid_search baseline finishes in seconds, under both choice models; and
 tiers-5x200-step3.json, 5 tiers x 200 segments on a 100-step fee grid (0..300 by 3), the
-issue's speed benchmark for the MILP.
+issue's speed benchmark (solved by the default method's fee-box branch and bound).
 """
 
 from __future__ import annotations

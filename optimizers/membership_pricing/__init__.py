@@ -1,4 +1,11 @@
-"""Methods for the ``membership_pricing`` family."""
+"""Methods for the ``membership_pricing`` family.
+
+The default, ``auto``, picks by instance shape: logit choice goes to ``mnl``; max-surplus choice
+with a ``fee_step`` on every tier (a finite fee domain) and at most ``BOXES_MAX_TIERS`` tiers to
+``boxes`` (branch and bound over fee-grid boxes: 5 tiers x 200 segments x 101 fees proven in
+seconds, where the compact MILP is still far from closing after 300 s); anything else
+(continuous fees, as in the envy-free benchmark, or many tiers) to the compact ``milp``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import numpy as np
 
 from models.membership_pricing import MembershipPricing, market, profit_curve, solution_document
 from optimizers.backends import BACKENDS, solve_linear
-from optimizers.membership_pricing import enumeration, grid, milp, mnl
+from optimizers.membership_pricing import boxes, enumeration, grid, milp, mnl
 from optimizers.membership_pricing.fees import greatest_fees
 from optimizers.registry import Method, MethodOutput, register, remaining
 from optimizers.result import SolverOptions, Status, relative_gap
@@ -16,11 +23,44 @@ from optimizers.result import SolverOptions, Status, relative_gap
 DEFAULT_BACKEND = "highs"
 #: Profit-vs-fee curves are added to the solution for menus with at most this many tiers.
 CURVE_MAX_TIERS = 10
+#: ``auto`` sends grid instances with at most this many tiers to ``boxes`` (a box has one
+#: dimension per tier; measured faster than the MILP up to 10 tiers x 20 segments).
+BOXES_MAX_TIERS = 10
+
+
+def auto_choice(inst: MembershipPricing) -> tuple[str, str]:
+    """(method, why) for the default method."""
+    if inst.choice.model == "mnl":
+        return "mnl", "logit choice"
+    if boxes.unsupported(inst) is None and len(inst.tiers) <= BOXES_MAX_TIERS:
+        return "boxes", f"every tier has a fee_step and there are at most {BOXES_MAX_TIERS} tiers"
+    return "milp", "continuous fees" if boxes.unsupported(inst) else f"more than {BOXES_MAX_TIERS} tiers"
+
+
+def run_auto(inst: MembershipPricing, backend: str | None, options: SolverOptions) -> MethodOutput:
+    """The default method: dispatches by :func:`auto_choice`."""
+    target, why = auto_choice(inst)
+    run = {"mnl": run_mnl, "boxes": run_boxes, "milp": run_milp}[target]
+    out = run(inst, backend, options)
+    out.message = f"{why}: solved by the {target} method" + (f"; {out.message}" if out.message else "")
+    out.meta["dispatched_to"] = target
+    return out
+
+
+def add_curves(inst: MembershipPricing, solution: dict | None) -> None:
+    """Profit-vs-fee curves per offered tier (others held), batch-scored under max-surplus choice."""
+    if solution is None or len(inst.tiers) > CURVE_MAX_TIERS:
+        return
+    if inst.choice.model == "max_surplus":
+        mk = market(inst)
+        solution["profit_curve"] = {tier: grid.surplus_curve(mk, solution["fees"], tier) for tier in solution["fees"]}
+    else:
+        solution["profit_curve"] = {tier: profit_curve(inst, solution["fees"], tier) for tier in solution["fees"]}
 
 
 def run_milp(inst: MembershipPricing, backend: str | None, options: SolverOptions) -> MethodOutput:
-    """The default method: the surplus MILP for max_surplus choice; for logit choice the
-    instance goes to the ``mnl`` method (so ``ecomopt solve`` needs no ``--method``)."""
+    """The compact surplus MILP for max_surplus choice; for logit choice the instance goes to
+    the ``mnl`` method."""
     if inst.choice.model == "mnl":
         handed = run_mnl(inst, backend, options)
         handed.message = "logit choice: solved by the mnl method; " + handed.message
@@ -53,25 +93,41 @@ def run_milp(inst: MembershipPricing, backend: str | None, options: SolverOption
     if status is Status.OPTIMAL and (gap is None or gap > options.gap * (1 + 1e-9) + 1e-12):
         status = Status.FEASIBLE
         message += f"; downgraded to feasible: gap {gap} after the exact fee recomputation"
-    if len(f.mk.tier_ids) <= CURVE_MAX_TIERS:
-        solution["profit_curve"] = {tier: profit_curve(inst, solution["fees"], tier) for tier in solution["fees"]}
+    add_curves(inst, solution)
     return MethodOutput(status, objective, bound, solution, message.strip("; "), meta)
 
 
 def run_mnl(inst: MembershipPricing, backend: str | None, options: SolverOptions) -> MethodOutput:
     out = mnl.run(inst, backend, options)
-    if out.solution is not None and len(market(inst).tier_ids) <= CURVE_MAX_TIERS:
-        out.solution["profit_curve"] = {tier: profit_curve(inst, out.solution["fees"], tier) for tier in out.solution["fees"]}
+    add_curves(inst, out.solution)
+    return out
+
+
+def run_boxes(inst: MembershipPricing, backend: str | None, options: SolverOptions) -> MethodOutput:
+    out = boxes.run(inst, backend, options)
+    add_curves(inst, out.solution)
     return out
 
 
 def run_grid_search(inst: MembershipPricing, backend: str | None, options: SolverOptions) -> MethodOutput:
     out = grid.run(inst, backend, options)
-    if out.solution is not None and len(market(inst).tier_ids) <= CURVE_MAX_TIERS:
-        out.solution["profit_curve"] = {tier: profit_curve(inst, out.solution["fees"], tier) for tier in out.solution["fees"]}
+    add_curves(inst, out.solution)
     return out
 
 
+register(
+    Method(
+        problem="membership_pricing",
+        name="auto",
+        description="the default: mnl for logit choice; boxes when every tier has a fee_step (at most "
+        f"{BOXES_MAX_TIERS} tiers); otherwise the compact surplus MILP",
+        run=run_auto,
+        backends=("highs", "scip", "cbc", "cpsat"),
+        default_backend=DEFAULT_BACKEND,
+        maximize=True,
+    ),
+    default=True,
+)
 register(
     Method(
         problem="membership_pricing",
@@ -82,8 +138,18 @@ register(
         backends=("highs", "scip", "cbc", "cpsat"),
         default_backend=DEFAULT_BACKEND,
         maximize=True,
-    ),
-    default=True,
+    )
+)
+register(
+    Method(
+        problem="membership_pricing",
+        name="boxes",
+        description="max_surplus on fee grids: branch and bound over boxes of grid fees with per-segment fee caps "
+        "(exact: every tier needs a fee_step)",
+        run=run_boxes,
+        maximize=True,
+        unsupported=boxes.unsupported,
+    )
 )
 register(
     Method(

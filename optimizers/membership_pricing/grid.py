@@ -24,7 +24,16 @@ import time
 import numpy as np
 
 from models.base import TOLERANCE
-from models.membership_pricing import Market, MembershipPricing, market, mnl_solution_document, simulate, solution_document
+from models.membership_pricing import (
+    Market,
+    MembershipPricing,
+    curve_fees,
+    fee_vector,
+    market,
+    mnl_solution_document,
+    simulate,
+    solution_document,
+)
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status
 
@@ -90,6 +99,13 @@ def mnl_profit(mk: Market, F: np.ndarray) -> np.ndarray:
 
 def surplus_profit(mk: Market, F: np.ndarray) -> np.ndarray:
     """(C,) lifetime profit of C fee vectors under max-surplus choice (ties to the seller)."""
+    profit, feasible = surplus_outcome(mk, F)
+    return np.where(feasible, profit, -np.inf)
+
+
+def surplus_outcome(mk: Market, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(C,) lifetime profit of C fee vectors under max-surplus choice (ties to the seller) and
+    (C,) whether they are feasible (fee_order; robustness with a utility tolerance)."""
     on = ~np.isnan(F)
     F0 = np.where(on, F, 0.0)
     S = len(mk.segment_ids)
@@ -115,7 +131,19 @@ def surplus_profit(mk: Market, F: np.ndarray) -> np.ndarray:
         joined[:, t] = (member & (pick == t)).any(axis=1)
     offered = joined | (mk.must_offer[None] & on)
     profit = np.where(member, pv, 0.0).sum(axis=1) - (offered * mk.fixed_cost[None]).sum(axis=1)
-    return np.where(feasible & order_ok(mk, F, offered), profit, -np.inf)
+    return profit, feasible & order_ok(mk, F, offered)
+
+
+def surplus_curve(mk: Market, fees: dict[str, float], tier: str) -> list[dict]:
+    """What :func:`models.membership_pricing.profit_curve` gives under max-surplus choice
+    (same fees, profit and feasibility), scored in one batch instead of one evaluate() per fee."""
+    t = mk.tier_ids.index(tier)
+    points = np.array(curve_fees(mk, t, float(fees.get(tier, mk.min_fee[t]))))
+    F = np.repeat(fee_vector(mk, fees)[None], len(points), axis=0)
+    F[:, t] = points
+    with np.errstate(invalid="ignore"):  # -inf - -inf for tiers off the menu
+        profit, feasible = surplus_outcome(mk, F)
+    return [{"fee": float(f), "profit": float(p), "feasible": bool(ok)} for f, p, ok in zip(points, profit, feasible)]
 
 
 def profits(mk: Market, F: np.ndarray) -> np.ndarray:
@@ -137,7 +165,7 @@ def unsupported(inst: MembershipPricing) -> str | None:
     n = combinations(mk, grids(mk))
     if n > MAX_COMBINATIONS:
         return (f"{n:,} fee combinations on the grid ({describe_grids(mk, grids(mk))}, each tier also 'not offered' unless "
-                f"must_offer), more than the limit {MAX_COMBINATIONS:,}; use the default method (milp, or mnl for logit choice)")
+                f"must_offer), more than the limit {MAX_COMBINATIONS:,}; use the default method (auto)")
     return None
 
 
