@@ -18,6 +18,11 @@ x_i = a_ij + d_ij, valued exactly by g. For min_spend the objective is the spend
 bounds it, and users >= target is the row sum F y + lam d >= T for the bound and
 sum g(a_ij) y_ij >= T (grid points only, d = 0) for a plan. The LP relaxation of this
 multiple-choice form is the concave envelope of each cell's table, so branching is light.
+
+Refinement: the first model has 24 intervals per cell; the intervals the optimum picks (the
+bound relies on them) and those around the best plan are cut into 6 and the model is solved
+again, with lam_i the polished plan's slopes, until the gap closes or 80% of the time limit
+(10 s without one) is spent. Each round's bound is valid; the best is kept.
 """
 
 from __future__ import annotations
