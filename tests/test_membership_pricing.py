@@ -775,3 +775,16 @@ def test_cli_solve_mnl_json(tmp_path):
     doc = json.loads(out.stdout)
     assert doc["status"] == "optimal" and doc["evaluation"]["feasible"]
     assert {"fees", "choices", "members", "shares"} <= set(doc["solution"])
+
+
+def test_milp_answer_stays_honest_when_exact_fees_cannot_be_recomputed(monkeypatch):
+    """At a time limit a solver's incumbent may be an assignment no exact fees support (its
+    tolerances); the answer then keeps the solver's fees and simulates the choices at them."""
+    import optimizers.membership_pricing as package
+
+    inst = load_instance(INSTANCES / "membership_pricing" / "prime-tiers.json")
+    monkeypatch.setattr(package, "greatest_fees", lambda mk, picks: None)
+    result = solve(inst, method="milp")
+    assert result.status.has_solution and result.evaluation["feasible"], result.message
+    assert "choices simulated" in result.message
+    assert result.objective == pytest.approx(evaluate(inst, result.solution).objective)

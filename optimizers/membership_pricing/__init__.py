@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from models.membership_pricing import MembershipPricing, market, profit_curve, solution_document
+from models.membership_pricing import MembershipPricing, market, profit_curve, simulate, solution_document
 from optimizers.backends import BACKENDS, solve_linear
 from optimizers.membership_pricing import boxes, enumeration, grid, milp, mnl
 from optimizers.membership_pricing.fees import greatest_fees
@@ -80,9 +80,12 @@ def run_milp(inst: MembershipPricing, backend: str | None, options: SolverOption
     picks = milp.read_picks(f, out.x)
     fee = greatest_fees(f.mk, picks)
     message = out.message
-    if fee is None:  # not expected: the solver's own fees, for evaluate() to judge
-        fee = np.array(out.x[f.p], dtype=float)
-        message += "; the exact fee recomputation found no fees for the solver's assignment: solver fees kept"
+    if fee is None:  # seen on incumbents at a time limit (solver tolerances): keep the solver's
+        # fees (on their grid, within bounds, off where the model left a tier off) and let the
+        # segments choose at them, so the answer is what those fees really earn
+        fee = _solver_fees(f, out.x)
+        picks = simulate(f.mk, fee)
+        message += "; the solver's assignment has no exact fees (tolerances): its fees kept, choices simulated at them"
     solution = solution_document(f.mk, fee, picks)
     objective = float(solution["profit"])
     bound = out.bound
@@ -95,6 +98,16 @@ def run_milp(inst: MembershipPricing, backend: str | None, options: SolverOption
         message += f"; downgraded to feasible: gap {gap} after the exact fee recomputation"
     add_curves(inst, solution)
     return MethodOutput(status, objective, bound, solution, message.strip("; "), meta)
+
+
+def _solver_fees(f: milp.Formulation, x: np.ndarray) -> np.ndarray:
+    mk = f.mk
+    fee = np.clip(np.array(x[f.p], dtype=float), mk.min_fee, mk.max_fee)
+    steps = np.where(mk.step > 0, mk.step, 1.0)
+    nearest = mk.min_fee + steps * np.round((fee - mk.min_fee) / steps)  # the solver's fee is on its grid up to tolerance
+    fee = np.where(mk.step > 0, [mk.snap_down(t, v) for t, v in enumerate(np.minimum(nearest, mk.max_fee))], fee)
+    fee[(np.array(x[f.o]) < 0.5) & ~mk.must_offer] = np.nan
+    return fee
 
 
 def run_mnl(inst: MembershipPricing, backend: str | None, options: SolverOptions) -> MethodOutput:
