@@ -475,8 +475,8 @@ def frontier(
 ) -> None:
     """incentive_budget: the best plan at every budget level, with users, value, marginal value and gap.
 
-    One dynamic program over the largest budget gives every level; each level is then
-    polished and certified on its own.
+    One dynamic program per budget octave (levels within a factor 2) gives every level in
+    it; each level is then polished and certified on its own.
 
     \b
     Example:
