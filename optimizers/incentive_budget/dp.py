@@ -10,8 +10,8 @@ either disjoint or nested.
 is computed bottom-up: a group's table is the max-plus convolution of its children's tables,
 D(k) = max_{j <= k} (D_prev(k - j) + v[j]), which keeps "at most k units" semantics. One
 convolution costs O(K J) and is done in blocks of j with numpy; the argmax of every
-convolution is kept so a plan is read back for any k, which is what makes a whole budget
-frontier one DP.
+convolution is kept so a plan is read back for any k: one DP serves every budget level of
+a frontier octave.
 """
 
 from __future__ import annotations
