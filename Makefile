@@ -6,7 +6,7 @@ DEMO := instances/front_warehouse/metro-40x400.json
 
 .PHONY: demo test test-fast lint schemas bench-smoke bench-results bench-report clean
 
-RESULT_SUITES := orlib-cap orlib-cap-ss examples incentive-budget
+RESULT_SUITES := orlib-cap orlib-cap-ss examples incentive-budget membership
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,8 @@ bench-smoke: $(VENV)/.installed
 	$(BIN)/ecomopt bench run benchmarks/suites/smoke.toml --workers 2 --out bench-smoke.jsonl --resume
 
 # Runs the result suites from scratch (about 40 minutes on 2 cores), then writes RESULTS.md
-# from every record file in benchmarks/results/ (orlib-capabc is run by hand: see benchmarks/README.md).
+# from every record file in benchmarks/results/ (orlib-capabc, envyfree and envyfree-open are run by hand:
+# see benchmarks/README.md).
 bench-results: $(VENV)/.installed
 	mkdir -p benchmarks/results
 	for s in $(RESULT_SUITES); do rm -f benchmarks/results/$$s.jsonl; \
