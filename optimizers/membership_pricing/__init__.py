@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from models.membership_pricing import MembershipPricing, market, profit_curve, simulate, solution_document
+from models.membership_pricing import MembershipPricing, evaluate, market, profit_curve, simulate, solution_document
 from optimizers.backends import BACKENDS, solve_linear
 from optimizers.membership_pricing import boxes, enumeration, grid, milp, mnl
 from optimizers.membership_pricing.fees import greatest_fees
@@ -85,6 +85,11 @@ def run_milp(inst: MembershipPricing, backend: str | None, options: SolverOption
         # segments choose at them, so the answer is what those fees really earn
         fee = _solver_fees(f, out.x)
         picks = simulate(f.mk, fee)
+        exact = greatest_fees(f.mk, picks)  # the choices those fees cause, priced exactly
+        if exact is not None:
+            better = evaluate(inst, solution_document(f.mk, exact, picks))
+            if better.feasible and better.objective > evaluate(inst, solution_document(f.mk, fee, picks)).objective:
+                fee = exact
         message += "; the solver's assignment has no exact fees (tolerances): its fees kept, choices simulated at them"
     solution = solution_document(f.mk, fee, picks)
     objective = float(solution["profit"])
