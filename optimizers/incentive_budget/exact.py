@@ -38,9 +38,9 @@ import numpy as np
 from models.errors import UsageError
 from models.incentive_budget import IncentiveBudget, plan
 from optimizers.incentive_budget import dp, local
-from optimizers.incentive_budget.grid import CellTerms, Grid, grid_from_points, terms, unit_for, upper_values
+from optimizers.incentive_budget.grid import CellTerms, Grid, cell_grid, terms, unit_for, upper_values
 from optimizers.registry import MethodOutput
-from optimizers.result import SolverOptions, Status
+from optimizers.result import SolverOptions, Status, relative_gap
 
 WORK_PER_PASS = 6e7  # cells x units x units of the first round (about 0.2 s here)
 MAX_RESOLUTION = 64_000  # units across the free budget, at most
@@ -71,12 +71,12 @@ def run(inst: IncentiveBudget, options: SolverOptions, *, backend: str | None = 
         round_start = time.perf_counter()
         h = unit_for(inst, free, resolution)
         p = grid_round(inst, t, build(inst, t, h))
-        if p.x is not None and (best_x is None or _better(inst, local.objective(inst, t, p.x), local.objective(inst, t, best_x))):
+        if p.x is not None and (best_x is None or better(inst, local.objective(inst, t, p.x), local.objective(inst, t, best_x))):
             best_x, best_marginal = p.x, p.marginal
         bound = max(bound, p.bound) if minimizing else min(bound, p.bound)
         if not math.isfinite(bound):
             break  # min_spend: no plan can reach the target
-        gap = _gap(None if best_x is None else local.objective(inst, t, best_x), bound)
+        gap = relative_gap(None if best_x is None else local.objective(inst, t, best_x), bound)
         whole_domain = inst.step is not None and h <= inst.step
         if whole_domain or (gap is not None and gap <= options.gap) or 2 * resolution > MAX_RESOLUTION:
             break
@@ -84,16 +84,25 @@ def run(inst: IncentiveBudget, options: SolverOptions, *, backend: str | None = 
             break  # the next round costs about 4 times this one
         resolution *= 2
     meta = {"rounds": rounds, "grid_unit": h, "resolution": resolution}
-    if best_x is None:
-        if minimizing and not math.isfinite(bound):
-            return MethodOutput(Status.INFEASIBLE, None, None, None, f"no plan reaches target_users {inst.target_users:,.6g} within the budget and caps", meta)
-        return MethodOutput(Status.NO_SOLUTION, None, bound if math.isfinite(bound) else None, None, "the grid found no plan reaching the target; a finer grid may", meta)
-    objective = float(local.objective(inst, t, best_x))
-    bound = min(bound, objective) if minimizing else max(bound, objective)
-    gap = _gap(objective, bound)
+    return answer(inst, t, best_x, bound, best_marginal, options, meta, no_plan="the grid found no plan reaching the target; a finer grid may")
+
+
+def answer(inst: IncentiveBudget, t: CellTerms, x: np.ndarray | None, bound: float, marginal: float | None,
+           options: SolverOptions, meta: dict[str, Any], message: str = "", no_plan: str = "no plan found") -> MethodOutput:
+    """What a method returns from its best plan and its bound (infinite when none is known;
+    for min_spend, +inf proves no plan reaches the target)."""
+    if x is None:
+        if inst.objective == "min_spend" and bound == math.inf:
+            return MethodOutput(Status.INFEASIBLE, message=f"no plan reaches target_users {inst.target_users:,.6g} within the budget and caps", meta=meta)
+        return MethodOutput(Status.NO_SOLUTION, bound=bound if math.isfinite(bound) else None, message=message or no_plan, meta=meta)
+    objective = float(local.objective(inst, t, x))
+    final = None
+    if math.isfinite(bound):  # a bound is never worse than the plan it bounds
+        final = min(bound, objective) if inst.objective == "min_spend" else max(bound, objective)
+    gap = relative_gap(objective, final)
     status = Status.OPTIMAL if gap is not None and gap <= options.gap else Status.FEASIBLE
-    solution = plan(inst, dict(zip([c.id for c in inst.cells], best_x.tolist())), best_marginal)
-    return MethodOutput(status, objective, bound, solution, "", meta)
+    solution = plan(inst, dict(zip([c.id for c in inst.cells], x.tolist())), marginal)
+    return MethodOutput(status, objective, final, solution, message, meta)
 
 
 def t_free(inst: IncentiveBudget, t: CellTerms, budget: float | None = None) -> float:
@@ -105,18 +114,13 @@ def cap_members(inst: IncentiveBudget) -> list[set[int]]:
     return [{index[c] for c in cap.cells} for cap in inst.caps]
 
 
-def _better(inst: IncentiveBudget, a: float | None, b: float | None) -> bool:
+def better(inst: IncentiveBudget, a: float | None, b: float | None) -> bool:
+    """Is objective a better than b (None: no plan) in the instance's direction?"""
     if a is None:
         return False
     if b is None:
         return True
     return a < b if inst.objective == "min_spend" else a > b
-
-
-def _gap(objective: float | None, bound: float) -> float | None:
-    if objective is None or not math.isfinite(bound):
-        return None
-    return abs(objective - bound) / max(1.0, abs(objective))
 
 
 @dataclass
@@ -177,7 +181,7 @@ class Grids:
 def build(inst: IncentiveBudget, t: CellTerms, h: float, budget: float | None = None) -> Grids:
     """The grids of unit h and the DP over their lower tables."""
     free = t_free(inst, t, budget)
-    grids = [grid_from_points(inst, t, i, t.lo[i] + h * np.arange(math.floor((t.hi[i] - t.lo[i]) / h + 1e-9) + 1)) for i in range(len(inst.cells))]
+    grids = [cell_grid(inst, t, i, h) for i in range(len(inst.cells))]
     lower_units = [np.ceil((g.points - g.lo) / h - 1e-9).astype(np.int64) for g in grids]
     upper_units = [np.floor((g.starts - g.lo) / h + 1e-9).astype(np.int64) for g in grids]
     budget_units = int(math.floor(free / h + 1e-9))
@@ -214,7 +218,7 @@ def certify(inst: IncentiveBudget, t: CellTerms, g: Grids, x: np.ndarray, lam: f
     S-curves), also with the slope of the grid optimum over the last 5% of the budget,
     keeping the smaller bound."""
     bound = upper_bound(inst, t, g, lam, free, local.cap_prices(inst, t, x, lam))
-    if (_gap(objective, bound) or 0.0) > tolerance:
+    if (relative_gap(objective, bound) or 0.0) > tolerance:
         k = int(math.floor(free / g.h + 1e-9))
         back = max(1, k // 20)
         if k - back >= 0:
@@ -304,7 +308,7 @@ def frontier(inst: IncentiveBudget, budgets: list[float], options: SolverOptions
             lam = local.marginal(level, t, x, b) or 0.0
             objective = local.objective(level, t, x)
             bound = max(objective, certify(level, t_top, g, x, lam, free, objective, options.gap))
-            gap = _gap(objective, bound)
+            gap = relative_gap(objective, bound)
             status = Status.OPTIMAL if gap is not None and gap <= options.gap else Status.FEASIBLE
             solution = plan(level, dict(zip([c.id for c in inst.cells], x.tolist())), lam)
             rows.append(_level_row(level, status, objective, bound, solution))
@@ -318,7 +322,7 @@ def _level_row(inst: IncentiveBudget, status: Status, objective: float | None, b
     from models.incentive_budget import evaluate
 
     row: dict[str, Any] = {"budget": inst.budget, "status": status.value, "objective": objective, "bound": bound,
-                           "gap": None if objective is None or bound is None else _gap(objective, bound)}
+                           "gap": relative_gap(objective, bound)}
     if solution is not None:
         check = evaluate(inst, solution)
         row.update(users=check.details["total_users"], value=check.details["total_value"], spend=check.details["total_spend"],

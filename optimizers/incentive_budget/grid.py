@@ -79,10 +79,6 @@ def cell_value(inst: IncentiveBudget, t: CellTerms, i: int, x: np.ndarray | floa
     return t.w[i] * direct_users(inst.cells[i].response, x) - t.p[i] * np.asarray(x, float)
 
 
-def cell_slope(inst: IncentiveBudget, t: CellTerms, i: int, x: np.ndarray | float) -> np.ndarray:
-    return t.w[i] * slope(inst.cells[i].response, x) - t.p[i]
-
-
 def unit_for(inst: IncentiveBudget, free_budget: float, resolution: int) -> float:
     """The grid unit: ``resolution`` units across the free budget, a multiple of the step."""
     if free_budget <= 0:
@@ -111,13 +107,9 @@ class Grid:
 
 
 def cell_grid(inst: IncentiveBudget, t: CellTerms, i: int, h: float) -> Grid:
+    """Cell i's grid of unit h: points lo + j h, and hi."""
     lo, hi = float(t.lo[i]), float(t.hi[i])
-    count = int(math.floor((hi - lo) / h + 1e-9))
-    starts = lo + h * np.arange(count + 1)
-    points = starts if hi - starts[-1] <= 1e-9 * max(1.0, hi) else np.append(starts, hi)
-    step = inst.step or 0.0
-    ends = np.minimum(starts + h - step, hi)
-    return Grid(lo, hi, h, points, cell_value(inst, t, i, points), starts, np.maximum(ends, starts))
+    return grid_from_points(inst, t, i, lo + h * np.arange(math.floor((hi - lo) / h + 1e-9) + 1))
 
 
 def grid_from_points(inst: IncentiveBudget, t: CellTerms, i: int, points: np.ndarray) -> Grid:
@@ -131,14 +123,13 @@ def grid_from_points(inst: IncentiveBudget, t: CellTerms, i: int, points: np.nda
     return Grid(lo, hi, float(np.diff(pts).max()) if len(pts) > 1 else 0.0, pts, cell_value(inst, t, i, pts), starts, np.maximum(ends, starts))
 
 
-def upper_values(inst: IncentiveBudget, t: CellTerms, i: int, grid: Grid, lam: float | np.ndarray) -> np.ndarray:
-    """F_j(lam_j) for every interval of ``grid`` (see the module docstring); ``lam`` is one
-    price for all intervals or one per interval."""
+def upper_values(inst: IncentiveBudget, t: CellTerms, i: int, grid: Grid, lam: float) -> np.ndarray:
+    """F_j(lam) for every interval of ``grid`` (see the module docstring)."""
     a, b = grid.starts, grid.ends
     w, p = float(t.w[i]), float(t.p[i])
     if w <= 0:
         return -p * a
-    mu = np.broadcast_to((np.asarray(lam, dtype=float) + p) / w, a.shape)
+    mu = np.full(a.shape, (lam + p) / w)  # per interval: the pieces below index it
     sup = _sup_minus_line(inst.cells[i].response, a, b, mu)
     return w * sup - p * a
 

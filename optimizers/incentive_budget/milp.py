@@ -33,13 +33,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from models.incentive_budget import IncentiveBudget, plan
+from models.incentive_budget import IncentiveBudget
 from optimizers.backends import solve_linear
 from optimizers.incentive_budget import local
+from optimizers.incentive_budget.exact import answer, better
 from optimizers.incentive_budget.grid import CellTerms, Grid, grid_from_points, upper_values
 from optimizers.linear import LinearModel
 from optimizers.registry import MethodOutput, remaining
-from optimizers.result import SolverOptions, Status
+from optimizers.result import SolverOptions, Status, relative_gap
 
 DEFAULT_BACKEND = "highs"
 COARSE = 24  # intervals per cell in the first model
@@ -74,14 +75,13 @@ def run(inst: IncentiveBudget, t: CellTerms, options: SolverOptions, *, backend:
             if inst.step is None:  # polish within the chosen intervals' neighbourhood
                 width = np.array([g.h for g in grids])
                 x = local.improve(inst, t, x, np.maximum(t.lo, x - width), np.minimum(t.hi, x + width), inst.budget)
-            if best_x is None or _better(inst, local.objective(inst, t, x), local.objective(inst, t, best_x)):
+            if best_x is None or better(inst, local.objective(inst, t, x), local.objective(inst, t, best_x)):
                 best_x = x
         if best_x is None and b is None:
             break
-        if best_x is not None and math.isfinite(bound):
-            value = local.objective(inst, t, best_x)
-            if abs(value - bound) / max(1.0, abs(value)) <= options.gap:
-                break
+        gap = relative_gap(None if best_x is None else local.objective(inst, t, best_x), bound)
+        if gap is not None and gap <= options.gap:
+            break
         if time.perf_counter() - start > 0.8 * limit or chosen is None:
             break
         added = False
@@ -100,20 +100,8 @@ def run(inst: IncentiveBudget, t: CellTerms, options: SolverOptions, *, backend:
         if best_x is not None:
             lam = _prices(inst, t, best_x)
     meta = {"milp_rounds": rounds, "grid_points": int(sum(len(p) for p in points))}
-    if best_x is None:
-        if minimizing and bound == math.inf:
-            return MethodOutput(Status.INFEASIBLE, message=f"no plan reaches target_users {inst.target_users:,.6g} within the budget and caps", meta=meta)
-        return MethodOutput(Status.NO_SOLUTION, bound=bound if math.isfinite(bound) else None, message=message or "no plan found", meta=meta)
-    objective = local.objective(inst, t, best_x)
-    bound_out = None if not math.isfinite(bound) else (min(bound, objective) if minimizing else max(bound, objective))
-    gap = None if bound_out is None else abs(objective - bound_out) / max(1.0, abs(objective))
-    status = Status.OPTIMAL if gap is not None and gap <= options.gap else Status.FEASIBLE
-    solution = plan(inst, dict(zip([c.id for c in inst.cells], best_x.tolist())), local.marginal(inst, t, best_x, inst.budget))
-    return MethodOutput(status, objective, bound_out, solution, message, meta)
-
-
-def _better(inst: IncentiveBudget, a: float, b: float) -> bool:
-    return a < b if inst.objective == "min_spend" else a > b
+    marginal = None if best_x is None else local.marginal(inst, t, best_x, inst.budget)
+    return answer(inst, t, best_x, bound, marginal, options, meta, message)
 
 
 def _start_plan(inst: IncentiveBudget, t: CellTerms) -> np.ndarray | None:
