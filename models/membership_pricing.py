@@ -523,6 +523,12 @@ def solution_document(mk: Market, fee: np.ndarray, picks: list[int | None]) -> d
         if pick is not None:
             share[s, pick] = 1.0
     offered = (share.sum(axis=0) > 0) | (mk.must_offer & ~np.isnan(fee))
+    return _document(mk, fee, share, offered, picks)
+
+
+def _document(mk: Market, fee: np.ndarray, share: np.ndarray, offered: np.ndarray, picks: list[int | None]) -> dict[str, Any]:
+    """The keys both choice models report: fees and members of the offered tiers, choices,
+    profit, and the lifetime-value report."""
     report = lifetime_report(mk, fee, share, offered, picks)
     members = share.T @ mk.size
     return {
@@ -543,16 +549,7 @@ def mnl_solution_document(mk: Market, fee: np.ndarray) -> dict[str, Any]:
     share = mnl_probabilities(mk, fee)
     offered = ~np.isnan(fee)
     picks = modal_choices(share)
-    report = lifetime_report(mk, fee, share, offered, picks)
-    members = share.T @ mk.size
-    doc: dict[str, Any] = {
-        "fees": {mk.tier_ids[t]: float(fee[t]) for t in np.flatnonzero(offered)},
-        "choices": {mk.segment_ids[s]: None if p is None else mk.tier_ids[p] for s, p in enumerate(picks)},
-        "members": {mk.tier_ids[t]: float(members[t]) for t in np.flatnonzero(offered)},
-        "profit": profit_of(mk, fee, share, offered),
-        "tiers": report["tiers"],
-        "segments": report["segments"],
-    }
+    doc = _document(mk, fee, share, offered, picks)
     if len(mk.tier_ids) <= 20:
         doc["shares"] = {
             mk.segment_ids[s]: {"none": float(1.0 - share[s].sum())} | {mk.tier_ids[t]: float(share[s, t]) for t in np.flatnonzero(offered)}
