@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from models.base import (
     TOLERANCE,
@@ -46,6 +46,7 @@ class Site(Strict):
     x: float | None = None
     y: float | None = None
     status: Literal["candidate", "open", "closed"] = "candidate"
+    max_skus: PositiveInt | None = Field(None, description="at most this many SKUs stocked here")
 
 
 class Zone(Strict):
@@ -72,6 +73,7 @@ class Travel(Strict):
 
 class Depot(Strict):
     cost_per_unit: NonNegativeFloat
+    cost_per_unit_by_sku: dict[Id, NonNegativeFloat] = Field(default_factory=dict, description="overrides cost_per_unit")
 
 
 class Service(Strict):
@@ -79,10 +81,24 @@ class Service(Strict):
     min_share_within_promise: float = Field(ge=0.0, le=1.0)
 
 
+class DemandOverride(Strict):
+    """Scenario demand of one zone and/or one SKU (both omitted: every zone and SKU)."""
+
+    zone: Id | None = None
+    sku: Id | None = None
+    factor: NonNegativeFloat | None = Field(None, description="times base demand (instead of demand_factor)")
+    units: NonNegativeFloat | None = Field(None, description="absolute units (zone and sku required)")
+
+
 class Scenario(Strict):
     id: Id
     probability: float = Field(gt=0.0, le=1.0)
     demand_factor: NonNegativeFloat = 1.0
+    demand_overrides: list[DemandOverride] = Field(default_factory=list, description="applied in order, later ones win")
+    min_share_within_promise: float | None = Field(None, ge=0.0, le=1.0, description="overrides service's share")
+    presale_share: float = Field(0.0, ge=0.0, le=1.0, description="share of demand known early and stocked for it")
+    transfer_cost_per_unit: NonNegativeFloat | None = Field(None, description="allows transfers between open sites")
+    transfer_max_minutes: NonNegativeFloat | None = Field(None, description="only between sites this close")
 
 
 class FrontWarehouse(Envelope):
@@ -98,6 +114,9 @@ class FrontWarehouse(Envelope):
     max_open_sites: NonNegativeInt | None = None
     single_source: bool = False
     scenarios: list[Scenario] | None = Field(None, min_length=1)
+    transfer_minutes_per_distance: PositiveFloat | None = Field(
+        None, description="minutes between sites per unit of coordinate distance (default: travel's)"
+    )
 
 
 # ----------------------------------------------------------------------------- checks
@@ -161,12 +180,52 @@ def cross_check(raw: dict[str, Any]) -> list[Problem]:
     elif raw.get("travel") is not None:
         problems.append(Problem("travel", "give `arcs` or `travel`, not both"))
 
-    scenarios = list(_dicts(raw.get("scenarios")))
-    probs = [s.get("probability") for s in scenarios]
-    if scenarios and all(isinstance(p, (int, float)) for p in probs):
+    depot = raw.get("depot")
+    by_sku = depot.get("cost_per_unit_by_sku") if isinstance(depot, dict) else None
+    for sku in by_sku if isinstance(by_sku, dict) else {}:
+        if skus and sku not in skus:
+            problems.append(Problem(f"depot.cost_per_unit_by_sku.{sku}", f"unknown sku '{sku}'{_known(skus)}"))
+
+    scenarios = raw.get("scenarios")
+    scenario_list = scenarios if isinstance(scenarios, list) else []
+    probs = [s.get("probability") if isinstance(s, dict) else None for s in scenario_list]
+    if scenario_list and all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in probs):
         total = math.fsum(probs)  # type: ignore[arg-type]
         if abs(total - 1.0) > 1e-6:
             problems.append(Problem("scenarios", f"probabilities must sum to 1 (got {total:.6g})"))
+    for w, sc in enumerate(scenario_list):
+        if isinstance(sc, dict):
+            problems += _scenario_checks(raw, sc, f"scenarios[{w}]", skus, zones)
+    return problems
+
+
+def _scenario_checks(raw: dict[str, Any], sc: dict[str, Any], where: str, skus: set[str], zones: set[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    overrides = sc.get("demand_overrides")
+    for n, o in enumerate(overrides if isinstance(overrides, list) else []):
+        if not isinstance(o, dict):
+            continue
+        at = f"{where}.demand_overrides[{n}]"
+        if isinstance(o.get("zone"), str) and zones and o["zone"] not in zones:
+            problems.append(Problem(f"{at}.zone", f"unknown zone '{o['zone']}'"))
+        if isinstance(o.get("sku"), str) and skus and o["sku"] not in skus:
+            problems.append(Problem(f"{at}.sku", f"unknown sku '{o['sku']}'{_known(skus)}"))
+        if (o.get("factor") is None) == (o.get("units") is None):
+            problems.append(Problem(at, "give exactly one of `factor` and `units`"))
+        elif o.get("units") is not None and (o.get("zone") is None or o.get("sku") is None):
+            problems.append(Problem(at, "`units` sets one zone's demand of one SKU: give `zone` and `sku`"))
+    if sc.get("transfer_max_minutes") is not None:
+        if sc.get("transfer_cost_per_unit") is None:
+            problems.append(Problem(f"{where}.transfer_max_minutes", "set `transfer_cost_per_unit` to allow transfers"))
+        travel = raw.get("travel")
+        if raw.get("transfer_minutes_per_distance") is None and not isinstance(travel, dict):
+            problems.append(
+                Problem(f"{where}.transfer_max_minutes", "give `transfer_minutes_per_distance` (or `travel`) to know minutes between sites")
+            )
+        for i, site in enumerate(_dicts(raw.get("sites"))):
+            if site.get("x") is None or site.get("y") is None:
+                problems.append(Problem(f"sites[{i}]", "x and y are needed to limit transfers by minutes"))
+                break
     return problems
 
 
@@ -182,29 +241,67 @@ def feasibility_check(inst: FrontWarehouse) -> list[Problem]:
     fallback = net.has_depot | net.lost_allowed  # per sku
     reachable = np.zeros(len(inst.zones), bool)
     reachable[net.arc_zone] = True
-    for j, k in zip(*np.nonzero((net.demand > 0) & ~reachable[:, None] & ~fallback[None, :])):
+    wanted = net.scen_demand.max(axis=0) if len(net.scenario_ids) else net.demand
+    for j, k in zip(*np.nonzero((wanted > 0) & ~reachable[:, None] & ~fallback[None, :])):
         problems.append(
-            Problem(f"zones[{j}].demand.{net.sku_ids[k]}", f"{net.demand[j, k]:g} units with no arc from a usable site, no depot and no lost-sale cost")
+            Problem(f"zones[{j}].demand.{net.sku_ids[k]}", f"{wanted[j, k]:g} units with no arc from a usable site, no depot and no lost-sale cost")
         )
     volume = net.peak_volume_needing_sites()
     if volume > 0:
-        capacity = float(net.capacity[~net.closed].sum())
+        capacity = _best_capacity(net, inst.max_open_sites, np.ones(len(net.site_ids), bool))
         if exceeds(volume, capacity):
             problems.append(
-                Problem("sites", f"total capacity {capacity:,.6g} < volume of demand that must be served {volume:,.6g}: no feasible solution")
+                Problem("sites", f"the capacity of the sites that may open ({capacity:,.6g}) < volume of demand that must be served {volume:,.6g}: no feasible solution")
             )
-    if inst.service and inst.service.min_share_within_promise > 0:
-        within = net.arc_minutes <= inst.service.promise_minutes
-        covered = np.zeros(len(inst.zones), bool)
-        covered[net.arc_zone[within]] = True
-        share = float(net.demand[covered].sum() / max(net.demand.sum(), 1e-300))
-        if share < inst.service.min_share_within_promise - TOLERANCE:
+    if inst.service is not None:
+        problems += _promise_checks(inst, net)
+    return problems
+
+
+def _best_capacity(net: Network, max_open: int | None, eligible: np.ndarray) -> float:
+    """Most volume any allowed set of open sites among ``eligible`` can hold."""
+    free = np.sort(net.capacity[eligible & ~net.closed & ~net.must_open])[::-1]
+    fixed = float(net.capacity[eligible & net.must_open].sum())
+    if max_open is not None:
+        free = free[: max(0, max_open - int(net.must_open.sum()))]
+    return fixed + float(free.sum())
+
+
+def _promise_checks(inst: FrontWarehouse, net: Network) -> list[Problem]:
+    """The promise share must be reachable by the demand within the promise of some site,
+    and the volume of that share must fit in the sites that can open."""
+    assert inst.service is not None
+    problems = []
+    within = net.within_promise
+    covered = np.zeros(len(net.zone_ids), bool)
+    covered[net.arc_zone[within]] = True
+    promise_sites = np.zeros(len(net.site_ids), bool)
+    promise_sites[net.arc_site[within]] = True
+    any_transfers = any(len(f) for f in net.transfer_from)
+    capacity = _best_capacity(net, inst.max_open_sites, np.ones_like(promise_sites) if any_transfers else promise_sites)
+    for w, scenario in enumerate(net.scenario_ids):
+        share = float(net.promise_share[w])
+        d = net.scen_demand[w]
+        total = float(d.sum())
+        if share <= 0 or total <= 0:
+            continue
+        where = "service.min_share_within_promise" if (inst.scenarios is None or inst.scenarios[w].min_share_within_promise is None) else f"scenarios[{w}].min_share_within_promise"
+        label = "" if inst.scenarios is None else f" in scenario '{scenario}'"
+        reachable = d[covered].sum(axis=0)  # (K,) units within the promise of some usable site
+        if float(reachable.sum()) < share * total * (1 - TOLERANCE):
             problems.append(
-                Problem(
-                    "service.min_share_within_promise",
-                    f"only {share:.4g} of demand lies within {inst.service.promise_minutes:g} minutes of any usable site "
-                    f"(asked {inst.service.min_share_within_promise:g})",
-                )
+                Problem(where, f"only {reachable.sum() / total:.4g} of demand{label} lies within {inst.service.promise_minutes:g} minutes of any usable site (asked {share:g})")
+            )
+            continue
+        # least volume that carries the share: the smallest SKUs first
+        need, volume = share * total, 0.0
+        for k in np.argsort(net.volume, kind="stable"):
+            take = min(need, float(reachable[k]))
+            volume += take * net.volume[k]
+            need -= take
+        if exceeds(volume, capacity):
+            problems.append(
+                Problem(where, f"serving {share:g} of demand{label} within the promise needs stock volume {volume:,.6g} but the sites that can open hold at most {capacity:,.6g}")
             )
     return problems
 
@@ -236,31 +333,43 @@ class Network:
     capacity: np.ndarray  # (I,) volume
     must_open: np.ndarray  # (I,) bool
     closed: np.ndarray  # (I,) bool
+    max_skus: np.ndarray  # (I,) int, 0 = no limit
     volume: np.ndarray  # (K,)
     holding: np.ndarray  # (K,)
     demand: np.ndarray  # (J, K) base demand
+    scen_demand: np.ndarray  # (W, J, K) demand in each scenario
     probability: np.ndarray  # (W,)
-    factor: np.ndarray  # (W,)
+    promise_share: np.ndarray  # (W,) least share served within the promise
+    presale: np.ndarray  # (W,) share of demand known early
+    transfer_cost: np.ndarray  # (W,) per unit; nan = no transfers in that scenario
+    transfer_from: list[np.ndarray]  # per scenario: allowed (from, to) site pairs
+    transfer_to: list[np.ndarray]
     arc_site: np.ndarray  # (A,) int
     arc_zone: np.ndarray  # (A,) int
     arc_cost: np.ndarray  # (A,) per unit
     arc_minutes: np.ndarray  # (A,)
     has_depot: bool
-    depot_cost: float
+    depot_cost: np.ndarray  # (K,) per unit
     lost_allowed: np.ndarray  # (K,) bool
     lost_cost: np.ndarray  # (K,)
-    within_promise: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (A,) bool
+    within_promise: np.ndarray  # (A,) bool
 
     def scenario_demand(self, w: int) -> np.ndarray:
-        return self.demand * self.factor[w]
+        return self.scen_demand[w]
+
+    @property
+    def fallback_cost(self) -> np.ndarray:
+        """(K,) cheapest way not to serve a unit from a site: depot or lost sale (inf: none)."""
+        depot = self.depot_cost if self.has_depot else np.full(len(self.sku_ids), np.inf)
+        return np.minimum(depot, np.where(self.lost_allowed, self.lost_cost, np.inf))
 
     def peak_volume_needing_sites(self) -> float:
-        """Stock volume the peak scenario needs at sites: demand of SKUs with no depot and no
-        lost sales to fall back on (0 when there is a depot)."""
-        if self.has_depot or not len(self.factor):
+        """Stock volume the largest scenario needs at sites: demand of SKUs with no depot and
+        no lost sales to fall back on (0 when there is a depot)."""
+        if self.has_depot or not len(self.scenario_ids):
             return 0.0
         hard = ~self.lost_allowed
-        return float((self.demand[:, hard] * self.volume[hard]).sum() * self.factor.max())
+        return float(max((d[:, hard].sum(axis=0) @ self.volume[hard] for d in self.scen_demand), default=0.0))
 
 
 def network(inst: FrontWarehouse) -> Network:
@@ -284,10 +393,8 @@ def network(inst: FrontWarehouse) -> Network:
         a_min = np.array([np.inf if a.minutes is None else a.minutes for a in inst.arcs], dtype=float)
     else:
         assert inst.travel is not None
-        sx = np.array([s.x for s in inst.sites], dtype=float)
-        sy = np.array([s.y for s in inst.sites], dtype=float)
-        zx = np.array([z.x for z in inst.zones], dtype=float)
-        zy = np.array([z.y for z in inst.zones], dtype=float)
+        sx, sy = _coordinates(inst.sites)
+        zx, zy = _coordinates(inst.zones)
         dist = np.hypot(sx[:, None] - zx[None, :], sy[:, None] - zy[None, :])
         minutes = dist * inst.travel.minutes_per_distance
         keep = np.ones_like(dist, bool) if inst.travel.max_minutes is None else minutes <= inst.travel.max_minutes
@@ -298,7 +405,13 @@ def network(inst: FrontWarehouse) -> Network:
     a_site, a_zone, a_cost, a_min = a_site[usable], a_zone[usable], a_cost[usable], a_min[usable]
 
     scenarios = inst.scenarios or [Scenario(id="base", probability=1.0, demand_factor=1.0)]
+    scen_demand = np.stack([_scenario_demand(demand, sc, zone_pos, sku_pos) for sc in scenarios])
+    service_share = inst.service.min_share_within_promise if inst.service else 0.0
     promise = inst.service.promise_minutes if inst.service else np.inf
+    transfer_from, transfer_to = _transfer_links(inst, scenarios, closed)
+    depot_cost = np.zeros(len(sku_ids))
+    if inst.depot is not None:
+        depot_cost = np.array([inst.depot.cost_per_unit_by_sku.get(k, inst.depot.cost_per_unit) for k in sku_ids], dtype=float)
     return Network(
         site_ids=site_ids,
         zone_ids=zone_ids,
@@ -308,21 +421,73 @@ def network(inst: FrontWarehouse) -> Network:
         capacity=np.array([s.capacity for s in inst.sites], dtype=float),
         must_open=np.array([s.status == "open" for s in inst.sites]),
         closed=closed,
+        max_skus=np.array([s.max_skus or 0 for s in inst.sites], dtype=np.int64),
         volume=np.array([k.unit_volume for k in inst.skus], dtype=float),
         holding=np.array([k.holding_cost for k in inst.skus], dtype=float),
         demand=demand,
+        scen_demand=scen_demand,
         probability=np.array([s.probability for s in scenarios], dtype=float),
-        factor=np.array([s.demand_factor for s in scenarios], dtype=float),
+        promise_share=np.array(
+            [service_share if s.min_share_within_promise is None else s.min_share_within_promise for s in scenarios], dtype=float
+        )
+        if inst.service
+        else np.zeros(len(scenarios)),
+        presale=np.array([s.presale_share for s in scenarios], dtype=float),
+        transfer_cost=np.array([np.nan if s.transfer_cost_per_unit is None else s.transfer_cost_per_unit for s in scenarios]),
+        transfer_from=transfer_from,
+        transfer_to=transfer_to,
         arc_site=a_site.astype(np.int64),
         arc_zone=a_zone.astype(np.int64),
         arc_cost=a_cost.astype(float),
         arc_minutes=a_min.astype(float),
         has_depot=inst.depot is not None,
-        depot_cost=inst.depot.cost_per_unit if inst.depot else 0.0,
+        depot_cost=depot_cost,
         lost_allowed=np.array([k in inst.lost_sale_cost for k in sku_ids]),
         lost_cost=np.array([inst.lost_sale_cost.get(k, 0.0) for k in sku_ids], dtype=float),
         within_promise=a_min <= promise,
     )
+
+
+def _coordinates(items: Any) -> tuple[np.ndarray, np.ndarray]:
+    return np.array([i.x for i in items], dtype=float), np.array([i.y for i in items], dtype=float)
+
+
+def _scenario_demand(demand: np.ndarray, sc: Scenario, zone_pos: dict[str, int], sku_pos: dict[str, int]) -> np.ndarray:
+    out = demand * sc.demand_factor
+    for o in sc.demand_overrides:
+        rows = slice(None) if o.zone is None else zone_pos[o.zone]
+        cols = slice(None) if o.sku is None else sku_pos[o.sku]
+        out[rows, cols] = o.units if o.units is not None else demand[rows, cols] * (o.factor or 0.0)
+    return out
+
+
+def site_minutes(inst: FrontWarehouse) -> np.ndarray | None:
+    """(I, I) minutes between sites from their coordinates, or None when they cannot be known."""
+    per_distance = inst.transfer_minutes_per_distance or (inst.travel.minutes_per_distance if inst.travel else None)
+    if per_distance is None or any(s.x is None or s.y is None for s in inst.sites):
+        return None
+    sx, sy = _coordinates(inst.sites)
+    return np.hypot(sx[:, None] - sx[None, :], sy[:, None] - sy[None, :]) * per_distance
+
+
+def _transfer_links(inst: FrontWarehouse, scenarios: list[Scenario], closed: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per scenario, the ordered pairs of usable sites that may transfer stock."""
+    n = len(inst.sites)
+    usable = ~closed[:, None] & ~closed[None, :] & ~np.eye(n, dtype=bool)
+    minutes = site_minutes(inst) if any(s.transfer_max_minutes is not None for s in scenarios) else None
+    froms, tos = [], []
+    for sc in scenarios:
+        if sc.transfer_cost_per_unit is None:
+            allowed = np.zeros((n, n), bool)
+        elif sc.transfer_max_minutes is None:
+            allowed = usable
+        else:
+            assert minutes is not None  # cross_check asks for coordinates
+            allowed = usable & (minutes <= sc.transfer_max_minutes)
+        f, t = np.nonzero(allowed)
+        froms.append(f.astype(np.int64))
+        tos.append(t.astype(np.int64))
+    return froms, tos
 
 
 # ----------------------------------------------------------------------------- solution
@@ -335,6 +500,7 @@ class Flow:
     sku: str
     scenario: str
     units: float
+    presale: bool = False  # served from stock placed for known pre-sale orders
 
 
 @dataclass(frozen=True)
@@ -344,18 +510,28 @@ class Stock:
     units: float
 
 
+@dataclass(frozen=True)
+class Transfer:
+    source: str
+    target: str
+    sku: str
+    scenario: str
+    units: float
+
+
 @dataclass
 class FrontWarehouseSolution:
     open_sites: list[str]
     flows: list[Flow]
     stock: list[Stock] = field(default_factory=list)
+    transfers: list[Transfer] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "open_sites": list(self.open_sites),
-            "flows": [vars(f) for f in self.flows],
-            "stock": [vars(s) for s in self.stock],
-        }
+        flows = [{k: v for k, v in vars(f).items() if k != "presale" or v} for f in self.flows]
+        doc: dict[str, Any] = {"open_sites": list(self.open_sites), "flows": flows, "stock": [vars(s) for s in self.stock]}
+        if self.transfers:
+            doc["transfers"] = [{"from": t.source, "to": t.target, "sku": t.sku, "scenario": t.scenario, "units": t.units} for t in self.transfers]
+        return doc
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FrontWarehouseSolution:
@@ -363,6 +539,7 @@ class FrontWarehouseSolution:
             open_sites=list(data["open_sites"]),
             flows=[Flow(**f) for f in data.get("flows", [])],
             stock=[Stock(**s) for s in data.get("stock", [])],
+            transfers=[Transfer(t["from"], t["to"], t["sku"], t["scenario"], t["units"]) for t in data.get("transfers", [])],
         )
 
 
@@ -372,8 +549,10 @@ class FrontWarehouseSolution:
 def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, Any]) -> Evaluation:
     """Recompute the cost of ``solution`` and list every violated constraint. No solver.
 
-    Stock not given in the solution is taken as the most a site ships of a SKU in any
-    scenario (the least stock that covers every scenario).
+    Stock not given in the solution is taken as the most a site needs of a SKU in any
+    scenario (the least stock that covers every scenario). Pre-sale flows use stock placed
+    for them in their scenario (holding cost weighted by the scenario's probability); it
+    shares the site's volume with the plan's stock.
     """
     if isinstance(solution, dict):
         solution = FrontWarehouseSolution.from_dict(solution)
@@ -400,12 +579,12 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
         bad.append(f"open_sites: {int(is_open.sum())} sites open, limit is {inst.max_open_sites}")
 
     served = np.zeros((W, J, K))  # everything that reached the zone
-    shipped = np.zeros((W, I, K))  # per site
+    presale_in = np.zeros((W, J, K))  # of which from pre-sale stock
+    shipped = np.zeros((W, I, K))  # per site, from the plan's stock (net of transfers below)
+    presale_stock = np.zeros((W, I, K))
     within = np.zeros(W)
-    transport = np.zeros(W)
-    depot_units = np.zeros(W)
-    lost_units = np.zeros(W)
-    penalty = np.zeros(W)
+    transport, transfer_cost, depot_units, lost_units = np.zeros(W), np.zeros(W), np.zeros(W), np.zeros(W)
+    depot_cost, lost_cost = np.zeros(W), np.zeros(W)
     sources: dict[int, set[int]] = {}  # zone -> sites that serve it, over all scenarios
     for n, f in enumerate(solution.flows):
         where = f"flows[{n}]"
@@ -417,16 +596,18 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
             bad.append(f"{where}.units: must be a finite number >= 0 (got {f.units})")
             continue
         served[w, j, k] += f.units
+        if f.site in (DEPOT, LOST) and f.presale:
+            bad.append(f"{where}: only a site ships from pre-sale stock")
         if f.site == DEPOT:
             if not net.has_depot:
                 bad.append(f"{where}: the instance has no depot")
             depot_units[w] += f.units
-            penalty[w] += f.units * net.depot_cost
+            depot_cost[w] += f.units * net.depot_cost[k]
         elif f.site == LOST:
             if not net.lost_allowed[k]:
                 bad.append(f"{where}: sku '{f.sku}' has no lost-sale cost, its demand must be served")
             lost_units[w] += f.units
-            penalty[w] += f.units * net.lost_cost[k]
+            lost_cost[w] += f.units * net.lost_cost[k]
         else:
             i = site_pos.get(f.site)
             a = arc_pos.get((i, j)) if i is not None else None
@@ -435,7 +616,11 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
                 continue
             if not is_open[i] and f.units > TOLERANCE:
                 bad.append(f"{where}: site '{f.site}' ships but is not open")
-            shipped[w, i, k] += f.units
+            if f.presale:
+                presale_stock[w, i, k] += f.units
+                presale_in[w, j, k] += f.units
+            else:
+                shipped[w, i, k] += f.units
             transport[w] += f.units * net.arc_cost[a]
             if net.within_promise[a]:
                 within[w] += f.units
@@ -443,14 +628,39 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
                 sources.setdefault(j, set()).add(i)
 
     for w in range(W):
-        need = net.scenario_demand(w)
+        need = net.scen_demand[w]
         for zj, zk in zip(*np.nonzero(np.abs(served[w] - need) > TOLERANCE * np.maximum(1.0, need))):
             bad.append(
                 f"zone '{net.zone_ids[zj]}', sku '{net.sku_ids[zk]}', scenario '{net.scenario_ids[w]}': "
                 f"{served[w, zj, zk]:.6g} units delivered (demand {need[zj, zk]:.6g})"
             )
+        cap = net.presale[w] * need
+        for zj, zk in zip(*np.nonzero(presale_in[w] - cap > TOLERANCE * np.maximum(1.0, cap))):
+            bad.append(
+                f"zone '{net.zone_ids[zj]}', sku '{net.sku_ids[zk]}', scenario '{net.scenario_ids[w]}': "
+                f"{presale_in[w, zj, zk]:.6g} pre-sale units delivered (pre-sale demand {cap[zj, zk]:.6g})"
+            )
 
-    stock = shipped.max(axis=0) if W else np.zeros((I, K))
+    links = [set(zip(f.tolist(), t.tolist())) for f, t in zip(net.transfer_from, net.transfer_to)]
+    for n, t in enumerate(solution.transfers):
+        where = f"transfers[{n}]"
+        src, dst, k, w = site_pos.get(t.source), site_pos.get(t.target), sku_pos.get(t.sku), scen_pos.get(t.scenario)
+        if src is None or dst is None or k is None or w is None:
+            bad.append(f"{where}: unknown site, sku or scenario ({t.source}, {t.target}, {t.sku}, {t.scenario})")
+            continue
+        if not math.isfinite(t.units) or t.units < -TOLERANCE:
+            bad.append(f"{where}.units: must be a finite number >= 0 (got {t.units})")
+            continue
+        if (src, dst) not in links[w]:
+            bad.append(f"{where}: scenario '{t.scenario}' allows no transfer {t.source} -> {t.target}")
+            continue
+        if t.units > TOLERANCE and not (is_open[src] and is_open[dst]):
+            bad.append(f"{where}: transfers run between open sites only")
+        shipped[w, src, k] += t.units  # leaves the source's stock ...
+        shipped[w, dst, k] -= t.units  # ... and covers the target's shipments
+        transfer_cost[w] += t.units * net.transfer_cost[w]
+
+    stock = np.maximum(shipped.max(axis=0), 0.0) if W else np.zeros((I, K))
     if solution.stock:
         stock = np.zeros((I, K))
         for n, item in enumerate(solution.stock):
@@ -458,26 +668,32 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
             if si is None or sk is None:
                 bad.append(f"stock[{n}]: unknown site or sku ({item.site}, {item.sku})")
                 continue
-            if item.units < -TOLERANCE:
-                bad.append(f"stock[{n}].units: must be >= 0 (got {item.units})")
+            if not math.isfinite(item.units) or item.units < -TOLERANCE:
+                bad.append(f"stock[{n}].units: must be a finite number >= 0 (got {item.units})")
+                continue
             if item.units > TOLERANCE and not is_open[si]:
                 bad.append(f"stock[{n}]: site '{item.site}' holds stock but is not open")
             stock[si, sk] += item.units
         for sw, si, sk in zip(*np.nonzero(shipped - stock[None] > TOLERANCE * np.maximum(1.0, stock[None]))):
             bad.append(
                 f"site '{net.site_ids[si]}', sku '{net.sku_ids[sk]}', scenario '{net.scenario_ids[sw]}': "
-                f"ships {shipped[sw, si, sk]:.6g} units but stocks {stock[si, sk]:.6g}"
+                f"needs {shipped[sw, si, sk]:.6g} units (shipped + transferred out - in) but stocks {stock[si, sk]:.6g}"
             )
     volume_used = stock @ net.volume
+    peak_volume = volume_used + (presale_stock @ net.volume).max(axis=0) if W else volume_used
     for site in range(I):
-        if exceeds(volume_used[site], net.capacity[site] if is_open[site] else 0.0):
-            bad.append(f"site '{net.site_ids[site]}': stock volume {volume_used[site]:.6g} > capacity {net.capacity[site]:.6g}")
+        limit = net.capacity[site] if is_open[site] else 0.0
+        if exceeds(peak_volume[site], limit):
+            extra = "" if peak_volume[site] == volume_used[site] else " (with pre-sale stock)"
+            bad.append(f"site '{net.site_ids[site]}': stock volume{extra} {peak_volume[site]:.6g} > capacity {net.capacity[site]:.6g}")
+        if net.max_skus[site] and int((stock[site] > TOLERANCE).sum()) > net.max_skus[site]:
+            bad.append(f"site '{net.site_ids[site]}': stocks {int((stock[site] > TOLERANCE).sum())} SKUs, max_skus is {net.max_skus[site]}")
 
-    total_demand = net.demand.sum() * net.factor
+    total_demand = net.scen_demand.sum(axis=(1, 2))
     share = within / np.maximum(total_demand, 1e-300)
     if inst.service:
-        need_share = inst.service.min_share_within_promise
         for w in range(W):
+            need_share = net.promise_share[w]
             if within[w] < need_share * total_demand[w] - TOLERANCE * max(1.0, total_demand[w]):
                 bad.append(
                     f"scenario '{net.scenario_ids[w]}': {share[w]:.6g} of demand served within "
@@ -491,18 +707,38 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
 
     fixed = float(net.fixed_cost[is_open].sum())
     holding = float((stock * net.holding[None, :]).sum())
-    expected = float(net.probability @ (transport + penalty))
+    presale_holding = (presale_stock * net.holding[None, None, :]).sum(axis=(1, 2))
+    per_scenario = transport + depot_cost + lost_cost + transfer_cost + presale_holding
+    p = net.probability
+    ids = net.scenario_ids
     details = {
         "fixed_cost": fixed,
-        "holding_cost": holding,
-        "transport_cost": float(net.probability @ transport),
-        "depot_and_lost_cost": float(net.probability @ penalty),
+        "holding_cost": holding + float(p @ presale_holding),
+        "transport_cost": float(p @ transport),
+        "transfer_cost": float(p @ transfer_cost),
+        "depot_and_lost_cost": float(p @ (depot_cost + lost_cost)),
         "open_sites": int(is_open.sum()),
-        "share_within_promise": {net.scenario_ids[w]: float(share[w]) for w in range(W)},
-        "depot_units": {net.scenario_ids[w]: float(depot_units[w]) for w in range(W)},
-        "lost_units": {net.scenario_ids[w]: float(lost_units[w]) for w in range(W)},
+        "share_within_promise": {ids[w]: float(share[w]) for w in range(W)},
+        "depot_units": {ids[w]: float(depot_units[w]) for w in range(W)},
+        "lost_units": {ids[w]: float(lost_units[w]) for w in range(W)},
+        "scenarios": {
+            ids[w]: {
+                "probability": float(p[w]),
+                "demand": float(total_demand[w]),
+                "share_within_promise": float(share[w]),
+                "depot_share": float(depot_units[w] / max(total_demand[w], 1e-300)),
+                "lost_units": float(lost_units[w]),
+                "transport_cost": float(transport[w]),
+                "depot_cost": float(depot_cost[w]),
+                "lost_sale_cost": float(lost_cost[w]),
+                "transfer_cost": float(transfer_cost[w]),
+                "presale_holding_cost": float(presale_holding[w]),
+                "cost": float(per_scenario[w]),
+            }
+            for w in range(W)
+        },
     }
-    return Evaluation(objective=fixed + holding + expected, violations=bad, details=details)
+    return Evaluation(objective=fixed + holding + float(p @ per_scenario), violations=bad, details=details)
 
 
 # ----------------------------------------------------------------------------- generator
@@ -522,30 +758,45 @@ def generate(
     cost_per_unit_km: float = 0.4,
     max_minutes: float | None = 60.0,
     depot_cost_per_unit: float | None = 25.0,
+    lost_sale_cost: float | None = None,
     open_sites: int = 0,
     closed_sites: int = 0,
     max_open_sites: int | None = None,
-    scenarios: list[tuple[str, float, float]] | None = None,
+    max_skus: int | None = None,
+    scenarios: list[tuple[str, float, float]] | list[dict[str, Any]] | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
     """A seeded random city as a plain instance document (validate with ``parse_instance``).
 
-    Zones and sites lie in a ``side_km`` square, zones denser near the centre; demand is
-    lognormal; fixed costs grow with capacity; total site capacity is ``capacity_ratio``
-    times the demand volume (Cornuejols et al. style). Arcs exist up to ``max_minutes``.
+    Zones and sites lie in a ``side_km`` square, zones denser near the centre; a zone's
+    demand of a SKU is its size (lognormal) times the SKU's popularity, with noise; SKU
+    volumes span 0.2-5 (from small fast movers to bulky goods) when there are several. Fixed
+    costs grow with capacity and towards the centre; total site capacity is
+    ``capacity_ratio`` times the demand volume of the largest scenario (Cornuejols et al.
+    style). Arcs exist up to ``max_minutes``. ``scenarios`` are (id, probability, factor)
+    tuples or full scenario documents (pre-sale, transfers, overrides).
     """
     rng = np.random.default_rng(seed)
     centre = side_km / 2
     zx = np.clip(rng.normal(centre, side_km / 4, n_zones), 0, side_km)
     zy = np.clip(rng.normal(centre, side_km / 4, n_zones), 0, side_km)
     sx, sy = rng.uniform(0, side_km, n_sites), rng.uniform(0, side_km, n_sites)
+    if n_skus == 1:
+        volumes = np.round(rng.uniform(0.5, 2.0, 1), 2)
+        popularity = np.ones(1)
+        demand = np.round(rng.lognormal(3.0, 0.6, (n_zones, 1)), 1)
+    else:
+        volumes = np.round(np.exp(rng.uniform(np.log(0.2), np.log(5.0), n_skus)), 2)
+        popularity = rng.dirichlet(np.full(n_skus, 2.0)) * n_skus
+        size = rng.lognormal(3.0, 0.6, n_zones)
+        demand = np.round(size[:, None] * popularity[None, :] * rng.lognormal(0.0, 0.3, (n_zones, n_skus)), 1)
     skus = [
-        {"id": f"sku-{k + 1:02d}", "unit_volume": round(float(rng.uniform(0.5, 2.0)), 2), "holding_cost": round(float(rng.uniform(0.0, 0.5)), 2)}
+        {"id": f"sku-{k + 1:02d}", "unit_volume": float(volumes[k]), "holding_cost": round(float(rng.uniform(0.05, 0.5) * volumes[k]), 3)}
         for k in range(n_skus)
     ]
-    demand = np.round(rng.lognormal(3.0, 0.6, (n_zones, n_skus)), 1)
-    total_volume = float((demand * np.array([s["unit_volume"] for s in skus])).sum())
-    peak = max((f for _, _, f in scenarios), default=1.0) if scenarios else 1.0
+    docs = [_scenario_doc(sc) for sc in scenarios] if scenarios else []
+    peak = max((d.get("demand_factor", 1.0) for d in docs), default=1.0)
+    total_volume = float((demand @ volumes).sum())
     cap = rng.uniform(0.6, 1.4, n_sites)
     cap = np.round(cap / cap.sum() * capacity_ratio * total_volume * peak, 0)
     # rent: dearer towards the centre, so the network trades fixed cost against distance
@@ -564,15 +815,18 @@ def generate(
         arcs.append(
             {"site": f"fw-{i + 1:03d}", "zone": f"z-{j + 1:04d}", "cost_per_unit": round(float(1.0 + cost_per_unit_km * dist[i, j]), 3), "minutes": round(float(minutes[i, j]), 1)}
         )
+    sites = []
+    for i in range(n_sites):
+        site: dict[str, Any] = {"id": f"fw-{i + 1:03d}", "fixed_cost": float(fixed[i]), "capacity": float(cap[i]), "x": round(float(sx[i]), 3), "y": round(float(sy[i]), 3), "status": status[i]}
+        if max_skus is not None:
+            site["max_skus"] = max_skus
+        sites.append(site)
     doc: dict[str, Any] = {
         "problem": PROBLEM,
         "schema_version": 1,
         "name": name or f"city-{n_sites}x{n_zones}-s{seed}",
         "skus": skus,
-        "sites": [
-            {"id": f"fw-{i + 1:03d}", "fixed_cost": float(fixed[i]), "capacity": float(cap[i]), "x": round(float(sx[i]), 3), "y": round(float(sy[i]), 3), "status": status[i]}
-            for i in range(n_sites)
-        ],
+        "sites": sites,
         "zones": [
             {"id": f"z-{j + 1:04d}", "x": round(float(zx[j]), 3), "y": round(float(zy[j]), 3), "demand": {s["id"]: float(demand[j, k]) for k, s in enumerate(skus)}}
             for j in range(n_zones)
@@ -581,10 +835,21 @@ def generate(
     }
     if depot_cost_per_unit is not None:
         doc["depot"] = {"cost_per_unit": depot_cost_per_unit}
+    if lost_sale_cost is not None:
+        doc["lost_sale_cost"] = {s["id"]: lost_sale_cost for s in skus}
     if promise_minutes is not None:
         doc["service"] = {"promise_minutes": promise_minutes, "min_share_within_promise": min_share_within_promise}
     if max_open_sites is not None:
         doc["max_open_sites"] = max_open_sites
-    if scenarios:
-        doc["scenarios"] = [{"id": i, "probability": p, "demand_factor": f} for i, p, f in scenarios]
+    if any(d.get("transfer_max_minutes") is not None for d in docs):
+        doc["transfer_minutes_per_distance"] = minutes_per_km
+    if docs:
+        doc["scenarios"] = docs
     return doc
+
+
+def _scenario_doc(sc: tuple[str, float, float] | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(sc, dict):
+        return dict(sc)
+    name, probability, factor = sc
+    return {"id": name, "probability": probability, "demand_factor": factor}

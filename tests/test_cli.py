@@ -65,7 +65,12 @@ def test_three_mistakes_exit_2_all_named_without_traceback(tmp_path):
 
 def test_infeasible_instance_exits_3(tmp_path):
     doc = generate(4, 10, seed=1, max_minutes=None, depot_cost_per_unit=None, promise_minutes=None)
-    doc["max_open_sites"] = 1  # one site cannot hold the demand: the solver proves it
+    # zone 1 is reachable from site 1 only, zone 2 from site 2 only, and one site may open:
+    # no check before solving sees it, the solver proves it
+    doc["arcs"] = [a for a in doc["arcs"] if (a["zone"], a["site"]) not in {("z-0001", "fw-002"), ("z-0001", "fw-003"), ("z-0001", "fw-004")}]
+    doc["arcs"] = [a for a in doc["arcs"] if a["zone"] != "z-0002" or a["site"] == "fw-002"]
+    doc["sites"] = [{**s, "capacity": 1e6} for s in doc["sites"]]
+    doc["max_open_sites"] = 1
     path = tmp_path / "tight.json"
     path.write_text(json.dumps(doc))
     res = run("solve", path, "--format", "json")

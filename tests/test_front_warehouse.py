@@ -186,6 +186,7 @@ def _edge(name: str) -> dict:
         doc.pop("service")
     elif name == "holding+volume":
         doc["skus"][0]["holding_cost"], doc["skus"][1]["unit_volume"] = 3.0, 2.5
+        doc["sites"] = [{**s, "capacity": 2 * s["capacity"]} for s in doc["sites"]]  # room for the bulkier SKU
     elif name == "single-source+lost":
         doc["single_source"] = True
         doc.pop("depot")

@@ -66,7 +66,7 @@ def test_infeasible_capacity_quotes_numbers():
     for site in doc["sites"]:
         site["capacity"] = 1.0
     found = problems_of(doc)
-    assert any("total capacity 4 <" in p for p in found), found
+    assert any("may open (4) < volume of demand" in p for p in found), found
 
 
 def test_file_level_errors(tmp_path):
