@@ -763,6 +763,7 @@ def generate(
     closed_sites: int = 0,
     max_open_sites: int | None = None,
     max_skus: int | None = None,
+    rent_scale: float = 1.0,
     scenarios: list[tuple[str, float, float]] | list[dict[str, Any]] | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
@@ -771,7 +772,8 @@ def generate(
     Zones and sites lie in a ``side_km`` square, zones denser near the centre; a zone's
     demand of a SKU is its size (lognormal) times the SKU's popularity, with noise; SKU
     volumes span 0.2-5 (from small fast movers to bulky goods) when there are several. Fixed
-    costs grow with capacity and towards the centre; total site capacity is
+    costs grow with capacity and towards the centre (``rent_scale`` < 1 for networks where
+    rent is a small share of the cost, as for daily city plans); total site capacity is
     ``capacity_ratio`` times the demand volume of the largest scenario (Cornuejols et al.
     style). Arcs exist up to ``max_minutes``. ``scenarios`` are (id, probability, factor)
     tuples or full scenario documents (pre-sale, transfers, overrides).
@@ -801,7 +803,7 @@ def generate(
     cap = np.round(cap / cap.sum() * capacity_ratio * total_volume * peak, 0)
     # rent: dearer towards the centre, so the network trades fixed cost against distance
     rent = 6.0 + 8.0 * np.exp(-(((sx - centre) ** 2 + (sy - centre) ** 2) / (side_km / 3) ** 2))
-    fixed = np.round(cap * rent * rng.uniform(0.8, 1.2, n_sites), 0)
+    fixed = np.round(cap * rent * rent_scale * rng.uniform(0.8, 1.2, n_sites), 0)
     status = ["candidate"] * n_sites
     for i in range(open_sites):
         status[i] = "open"

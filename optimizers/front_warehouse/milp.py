@@ -71,6 +71,7 @@ class Formulation:
     lost: np.ndarray | None  # (W, n_lost)
     t: list[np.ndarray | None]  # per scenario (n_links * K,) transfers, link-major
     col_block: np.ndarray  # (num_vars,)
+    col_zone: np.ndarray  # (num_vars,) the zone an arc flow serves, -1 for other columns
     row_block: np.ndarray  # (num_rows,)
 
 
@@ -99,8 +100,11 @@ def build(inst: FrontWarehouse, *, integral_flows: bool = False, stock_columns: 
     col_block: list[np.ndarray] = []
     row_block: list[np.ndarray] = []
 
-    def cols(block: np.ndarray | int, columns: np.ndarray) -> np.ndarray:
+    col_zone: list[np.ndarray] = []
+
+    def cols(block: np.ndarray | int, columns: np.ndarray, zone: np.ndarray | None = None) -> np.ndarray:
         col_block.append(np.broadcast_to(np.asarray(block, np.int64), columns.shape).copy())
+        col_zone.append(np.full(columns.shape, -1, np.int64) if zone is None else zone)
         return columns
 
     def rows(block: np.ndarray | int, count: int, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
@@ -142,10 +146,10 @@ def build(inst: FrontWarehouse, *, integral_flows: bool = False, stock_columns: 
     x_all, q_all, u_all, lost_all, t_all = [], [], [], [], []
     for w in range(W):
         p, d_w = net.probability[w], net.scen_demand[w]
-        x_all.append(cols(w * K + ak_sku, m.add_variables(f"x[{w}]", n_ak, cost=p * (net.arc_cost[ak_arc] + hold), integer=integral_flows)))
+        x_all.append(cols(w * K + ak_sku, m.add_variables(f"x[{w}]", n_ak, cost=p * (net.arc_cost[ak_arc] + hold), integer=integral_flows), ak_zone))
         q = None
         if w in R:
-            q = cols(w * K + ak_sku, m.add_variables(f"presale[{w}]", n_ak, cost=p * (net.arc_cost[ak_arc] + net.holding[ak_sku])))
+            q = cols(w * K + ak_sku, m.add_variables(f"presale[{w}]", n_ak, cost=p * (net.arc_cost[ak_arc] + net.holding[ak_sku])), ak_zone)
         q_all.append(q)
         if net.has_depot:
             u_all.append(cols(w * K + jk_sku, m.add_variables(f"depot[{w}]", n_jk, cost=p * net.depot_cost[jk_sku])))
@@ -212,6 +216,32 @@ def build(inst: FrontWarehouse, *, integral_flows: bool = False, stock_columns: 
             rows(w * K + np.arange(K), K, f"promise_sku[{w}]", K, np.concatenate([skus, np.arange(K)]), np.concatenate(flows + [P[w]]),
                  np.concatenate([np.ones(len(skus)), -np.ones(K)]), lo=0.0)
             rows(FIRST_STAGE, 1, f"promise[{w}]", 1, np.zeros(K), P[w], 1.0, lo=net.promise_share[w] * d_w.sum())
+        if s is not None:
+            # valid, and they spare a decomposition many infeasible blocks: what is promised
+            # (or, for SKUs with no depot and no lost sales, demanded) needs stock that can ship it
+            promise_sites = np.zeros(I, bool)
+            promise_sites[net.arc_site[net.within_promise]] = True
+            stock_sites = promise_sites | bool(links[w])
+            need = {"promise_stock": (np.arange(K), promise_sites)} if w in P else {}
+            hard = np.flatnonzero(~(net.has_depot | net.lost_allowed) & (d_w.sum(axis=0) > 0))
+            for name, (skus_, sites_) in (need | ({"supply": (hard, np.ones(I, bool))} if len(hard) else {})).items():
+                sku_row = np.full(K, -1, np.int64)
+                sku_row[skus_] = np.arange(len(skus_))
+                stocked = np.flatnonzero((sku_row[ik_sku] >= 0) & (sites_[ik_site] | (stock_sites[ik_site] if name == "promise_stock" else True)))
+                r_parts, c_parts, v_parts = [sku_row[ik_sku[stocked]]], [s[stocked]], [np.ones(len(stocked))]
+                if w in R:
+                    pre = np.flatnonzero((sku_row[ik_sku] >= 0) & sites_[ik_site])
+                    r_parts.append(sku_row[ik_sku[pre]])
+                    c_parts.append(R[w][pre])
+                    v_parts.append(1.0 / net.volume[ik_sku[pre]])
+                if name == "promise_stock":
+                    r_parts.append(np.arange(K))
+                    c_parts.append(P[w])
+                    v_parts.append(-np.ones(K))
+                    lo = 0.0
+                else:
+                    lo = d_w.sum(axis=0)[hard]
+                rows(FIRST_STAGE, len(skus_), f"{name}[{w}]", len(skus_), np.concatenate(r_parts), np.concatenate(c_parts), np.concatenate(v_parts), lo=lo)
 
     # (6) volume: stock (or, without stock columns, the one scenario's shipments) <= Q_i y_i
     if s is not None:
@@ -247,7 +277,7 @@ def build(inst: FrontWarehouse, *, integral_flows: bool = False, stock_columns: 
         model=m, net=net, y=y, s=s, ik_site=ik_site, ik_sku=ik_sku, ak_arc=ak_arc, ak_sku=ak_sku,
         x=np.stack(x_all) if W else np.zeros((0, 0), np.int64), q=q_all, jk_zone=jk_zone, jk_sku=jk_sku,
         u=np.stack(u_all) if u_all else None, lost_pairs=lost_pairs, lost=np.stack(lost_all) if lost_all else None, t=t_all,
-        col_block=np.concatenate(col_block), row_block=np.concatenate(row_block),
+        col_block=np.concatenate(col_block), col_zone=np.concatenate(col_zone), row_block=np.concatenate(row_block),
     )
 
 
