@@ -404,7 +404,7 @@ def network(inst: FrontWarehouse) -> Network:
     usable = ~closed[a_site] if a_site.size else np.zeros(0, bool)
     a_site, a_zone, a_cost, a_min = a_site[usable], a_zone[usable], a_cost[usable], a_min[usable]
 
-    scenarios = inst.scenarios or [Scenario(id="base", probability=1.0, demand_factor=1.0)]
+    scenarios = inst.scenarios or [Scenario.model_validate({"id": "base", "probability": 1.0})]
     scen_demand = np.stack([_scenario_demand(demand, sc, zone_pos, sku_pos) for sc in scenarios])
     service_share = inst.service.min_share_within_promise if inst.service else 0.0
     promise = inst.service.promise_minutes if inst.service else np.inf
@@ -784,11 +784,11 @@ def generate(
     zy = np.clip(rng.normal(centre, side_km / 4, n_zones), 0, side_km)
     sx, sy = rng.uniform(0, side_km, n_sites), rng.uniform(0, side_km, n_sites)
     if n_skus == 1:
-        volumes = np.round(rng.uniform(0.5, 2.0, 1), 2)
+        volumes = np.round(rng.uniform(0.5, 2.0, 1), 2).astype(float)
         popularity = np.ones(1)
         demand = np.round(rng.lognormal(3.0, 0.6, (n_zones, 1)), 1)
     else:
-        volumes = np.round(np.exp(rng.uniform(np.log(0.2), np.log(5.0), n_skus)), 2)
+        volumes = np.round(np.exp(rng.uniform(np.log(0.2), np.log(5.0), n_skus)), 2).astype(float)
         popularity = rng.dirichlet(np.full(n_skus, 2.0)) * n_skus
         size = rng.lognormal(3.0, 0.6, n_zones)
         demand = np.round(size[:, None] * popularity[None, :] * rng.lognormal(0.0, 0.3, (n_zones, n_skus)), 1)

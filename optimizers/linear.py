@@ -81,6 +81,13 @@ class LinearModel:
         self.num_rows += count
         return np.arange(self.num_rows - count, self.num_rows)
 
+    def fix(self, columns: np.ndarray, values: np.ndarray) -> None:
+        """Hold ``columns`` at ``values`` (both bounds)."""
+        lb, ub = self.lb, self.ub
+        lb[columns] = values
+        ub[columns] = values
+        self._lb, self._ub = [lb], [ub]
+
     # --- views for the backends
     @property
     def lb(self) -> np.ndarray:

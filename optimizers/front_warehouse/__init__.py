@@ -6,7 +6,8 @@ import time
 
 from models.front_warehouse import FrontWarehouse
 from optimizers.backends import BACKENDS, solve_linear
-from optimizers.front_warehouse import milp, pulp_tutorial
+from optimizers.front_warehouse import benders, milp, pulp_tutorial
+from optimizers.front_warehouse.stochastic import mean_plan, vss_report
 from optimizers.registry import Method, MethodOutput, register, remaining
 from optimizers.result import SolverOptions, Status
 
@@ -29,6 +30,14 @@ def run_milp(instance: FrontWarehouse, backend: str | None, options: SolverOptio
             bound = min(bound, out.objective)
     model = formulation.model
     meta = {"variables": model.num_vars, "constraints": model.num_rows, "integral_flows": integral, "ignored_options": out.ignored_options}
+    if out.objective is not None and len(formulation.net.scenario_ids) > 1:
+        deadline = None if options.time_limit_s is None else start + options.time_limit_s
+
+        def solve_mean(inst: FrontWarehouse, opts: SolverOptions) -> tuple[Status, dict | None]:
+            mean = run_milp(inst, backend, opts)
+            return mean.status, mean.solution
+
+        meta["mean_plan"] = vss_report(mean_plan(instance, solve_mean, options, deadline), out.objective)
     return MethodOutput(out.status, out.objective, bound, solution, out.message, meta)
 
 
@@ -42,6 +51,16 @@ register(
         default_backend=DEFAULT_BACKEND,
     ),
     default=True,
+)
+register(
+    Method(
+        problem="front_warehouse",
+        name="benders",
+        description="L-shaped decomposition over (scenario, SKU) blocks, warm-started from the mean-demand plan",
+        run=benders.run,
+        backends=("highs", "scip", "cbc"),
+        default_backend=DEFAULT_BACKEND,
+    )
 )
 register(
     Method(

@@ -26,18 +26,24 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from models.front_warehouse import FrontWarehouse
 from optimizers.backends import solve_linear
 from optimizers.backends.lp import solve_lp
-from optimizers.front_warehouse.milp import FIRST_STAGE, Formulation
+from optimizers.front_warehouse.milp import FIRST_STAGE, Formulation, build, read_solution
+from optimizers.front_warehouse.stochastic import MeanPlan, mean_plan, vss_report
 from optimizers.linear import LinearModel
+from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status, relative_gap
 
 #: a block's cut is added when the master underestimates its value by more than this (relative)
 CUT_TOLERANCE = 1e-7
+#: units a plan may fall short (demand, promise) and still count as a plan
+SHORTFALL_TOLERANCE = 1e-6
 #: a block LP starts with this many of the cheapest usable arcs into each zone (more are priced in)
 INITIAL_ARCS_PER_ZONE = 4
 
@@ -60,61 +66,63 @@ class Block:
     bound_lo: np.ndarray
     bound_hi: np.ndarray
     zone: np.ndarray  # arc flows: the zone served (-1: other columns)
+    weight: float  # the scenario's probability
+    floor: float  # a lower bound on the block's value at any first stage
 
-    def solve(self, v: np.ndarray) -> tuple[str, float, np.ndarray | None, np.ndarray]:
-        """(status, value, x, g) at the first stage ``v``: g is the cut's slope; with status
-        "infeasible", value and g describe the feasibility cut instead."""
+    def solve(self, v: np.ndarray, penalty: float) -> tuple[float, np.ndarray, np.ndarray, float, tuple[float, np.ndarray] | None]:
+        """(value, x, g, shortfall, feasibility cut) at the first stage ``v``.
+
+        Rows that ask for something (demand, promise) may fall short at ``penalty`` per unit,
+        so the LP is always feasible and its value V_M(v) <= V(v): the cut
+        theta >= value + g'(v' - v) is valid for any penalty, and value is the block's true
+        cost when nothing falls short. When something does, the least shortfall W(v) > 0
+        (phase one) and its slope g1 give the feasibility cut 0 >= W(v) + g1'(v' - v)."""
         lo, hi = self.lo - self.B @ v, self.hi - self.B @ v
         lb, ub, from_lo, from_hi = self._bounds(v)
-        out = self._priced(lo, hi, lb, ub)
-        if out is not None:
-            return "optimal", out[0], out[1], self._slope(out[2], out[3], out[4], from_lo, from_hi)
-        # phase one: least total violation of the rows, with elastic columns e+ and e-
-        n_rows, n = self.A.shape[0], self.A.shape[1]
-        eye = sp.identity(n_rows, format="csr")
-        A1 = sp.hstack([self.A, eye, -eye]).tocsr()
-        c1 = np.concatenate([np.zeros(n), np.ones(2 * n_rows)])
-        lb1, ub1 = np.concatenate([lb, np.zeros(2 * n_rows)]), np.concatenate([ub, np.full(2 * n_rows, np.inf)])
-        one = solve_lp(c1, A1, lo, hi, lb1, ub1)
-        if one.status != "optimal":
-            raise RuntimeError(f"a block's phase-one LP ended with status {one.status}: {one.message}")
-        assert one.objective is not None
-        slope = self._slope(one.row_dual, one.lower_dual[:n], one.upper_dual[:n], from_lo, from_hi)  # type: ignore[index]
-        return "infeasible", one.objective, None, slope
+        value, x, row_dual, lower, upper, shortfall = self._priced(self.c, lo, hi, lb, ub, penalty)
+        g = self._slope(row_dual, lower, upper, from_lo, from_hi)
+        feasibility = None
+        if shortfall > SHORTFALL_TOLERANCE:
+            least, _, row_dual, lower, upper, _ = self._priced(np.zeros_like(self.c), lo, hi, lb, ub, 1.0)
+            if least > SHORTFALL_TOLERANCE:
+                feasibility = (least, self._slope(row_dual, lower, upper, from_lo, from_hi))
+        return value, x, g, shortfall, feasibility
 
-    def _priced(self, lo: np.ndarray, hi: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-        """The block LP by column generation: arc flows start with the few cheapest usable
-        arcs into each zone, and columns the duals price below zero are added until none is.
-        Columns left out sit at their bound 0, their bound duals are their reduced costs.
-        None when the LP is infeasible."""
+    def _priced(self, c: np.ndarray, lo: np.ndarray, hi: np.ndarray, lb: np.ndarray, ub: np.ndarray, penalty: float
+                ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+        """The block LP (costs ``c``) by column generation: arc flows start with the few
+        cheapest usable arcs into each zone, and columns the duals price below zero are added
+        until none is. Columns left out sit at their bound 0, their bound duals are their
+        reduced costs."""
         movable = ub > lb
         active = (lb != 0) | (movable & (self.zone < 0))
         arcs = np.flatnonzero(movable & (self.zone >= 0))
-        order = arcs[np.lexsort((self.c[arcs], self.zone[arcs]))]
+        order = arcs[np.lexsort((self.c[arcs], self.zone[arcs]))]  # cheapest by the true costs
         starts = np.r_[0, np.flatnonzero(np.diff(self.zone[order])) + 1]
         rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
         active[order[rank < INITIAL_ARCS_PER_ZONE]] = True
+        asking = np.flatnonzero(np.isfinite(lo) & (lo > 0))  # rows that can fall short
+        short = sp.csc_matrix((np.ones(len(asking)), (asking, np.arange(len(asking)))), shape=(len(lo), len(asking)))
         while True:
             cols = np.flatnonzero(active)
-            out = solve_lp(self.c[cols], self.A[:, cols], lo, hi, lb[cols], ub[cols])
-            if out.status == "infeasible" and not active[movable].all():
-                active |= movable  # infeasible with some columns left out: decide with all of them
-                continue
-            if out.status == "infeasible":
-                return None
+            out = solve_lp(
+                np.concatenate([c[cols], np.full(len(asking), penalty)]), sp.hstack([self.A[:, cols], short]),
+                lo, hi, np.concatenate([lb[cols], np.zeros(len(asking))]), np.concatenate([ub[cols], np.full(len(asking), np.inf)]),
+            )
             if out.status != "optimal":
                 raise RuntimeError(f"a block LP ended with status {out.status}: {out.message}")
             assert out.x is not None and out.objective is not None and out.row_dual is not None
-            reduced = self.c - self.A.T @ out.row_dual
+            reduced = c - self.A.T @ out.row_dual
             entering = ~active & movable & (reduced < -1e-9 * max(1.0, abs(out.objective)))
             if not entering.any():
                 break
             active |= entering
-        x = np.zeros(len(self.c))
-        x[cols] = out.x
+        n = len(cols)
+        x = np.zeros(len(c))
+        x[cols] = out.x[:n]
         lower, upper = np.maximum(reduced, 0.0), np.minimum(reduced, 0.0)
-        lower[cols], upper[cols] = out.lower_dual, out.upper_dual  # type: ignore[index]
-        return out.objective, x, out.row_dual, lower, upper
+        lower[cols], upper[cols] = out.lower_dual[:n], out.upper_dual[:n]  # type: ignore[index]
+        return out.objective, x, out.row_dual, lower, upper, float(out.x[n:].sum())
 
     def _bounds(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         lb, ub = self.lb.copy(), self.ub.copy()
@@ -233,9 +241,56 @@ def decompose(f: Formulation) -> Decomposition:
                 lo=row_lo[rows[plain_rows]], hi=row_hi[rows[plain_rows]],
                 bound_col=bcol, bound_coef=coef, bound_B=bound_B,
                 bound_lo=row_lo[rows[single_rows]], bound_hi=row_hi[rows[single_rows]], zone=f.col_zone[cols],
+                weight=float(f.net.probability[b // len(f.net.sku_ids)]),
+                floor=_floor(f, b),
             )
         )
     return Decomposition(f, first, master_A, row_lo[master_rows], row_hi[master_rows], blocks)
+
+
+def _floor(f: Formulation, b: int) -> float:
+    """Block (w, k) costs at least p_w times each unit of demand at its cheapest way to be
+    served: an arc into its zone, the depot or a lost sale."""
+    net = f.net
+    w, k = divmod(b, len(net.sku_ids))
+    cheapest = np.full(len(net.zone_ids), np.inf)
+    np.minimum.at(cheapest, net.arc_zone, net.arc_cost)
+    per_unit = np.minimum(cheapest, net.fallback_cost[k])
+    d = net.scen_demand[w][:, k]
+    served = d > 0
+    return float(net.probability[w] * (d[served] * per_unit[served]).sum()) if np.isfinite(per_unit[served]).all() else 0.0
+
+
+def seed_plan(f: Formulation) -> np.ndarray:
+    """A generous first stage to cut at before the master knows anything: every usable site
+    open, each zone's peak demand stocked at its cheapest site, the promise spread over SKUs
+    by demand, pre-sale volume for what that site ships of its zones' pre-sale orders."""
+    net, model = f.net, f.model
+    K = len(net.sku_ids)
+    v = np.zeros(model.num_vars)
+    v[f.y] = model.ub[f.y]
+    cheapest = np.full(len(net.zone_ids), -1, np.int64)
+    order = np.lexsort((net.arc_cost, net.arc_zone))
+    first_of_zone = order[np.r_[0, np.flatnonzero(np.diff(net.arc_zone[order])) + 1]] if len(order) else order
+    cheapest[net.arc_zone[first_of_zone]] = net.arc_site[first_of_zone]
+    if f.s is not None:
+        ik = f.ik_site * K + f.ik_sku
+        zones = np.flatnonzero(cheapest >= 0)
+        for k in range(K):
+            keys = cheapest[zones] * K + k
+            pos = np.searchsorted(ik, keys)
+            ok = (pos < len(ik)) & (ik[np.minimum(pos, len(ik) - 1)] == keys)
+            peak = net.scen_demand[:, zones, k].max(axis=0)
+            np.add.at(v, f.s[pos[ok]], peak[ok])
+            for w, R in f.R.items():
+                np.add.at(v, R[pos[ok]], net.presale[w] * net.scen_demand[w, zones[ok], k] * net.volume[k])
+        if f.b is not None:
+            v[f.b] = (v[f.s[f.b_pairs]] > 0).astype(float)
+    for w, P in f.P.items():
+        v[P] = net.promise_share[w] * net.scen_demand[w].sum(axis=0)
+    if f.z is not None:
+        v[f.z[first_of_zone]] = 1.0
+    return v[f.col_block == FIRST_STAGE]
 
 
 @dataclass
@@ -281,6 +336,13 @@ class LShaped:
         self.cuts = Cuts()
         self.best = Incumbent()
         self.lower = -np.inf
+        # a unit falling short costs ten times the dearest unit of the block plus what its
+        # volume at the dearest site per volume costs (feasibility cuts do the rest)
+        net = dec.formulation.net
+        per_volume = float(np.max(net.fixed_cost / np.maximum(net.capacity, 1e-9), initial=0.0)) * float(net.volume.max(initial=1.0))
+        self.penalty = np.array([10.0 * (float(np.abs(b.c).max(initial=0.0)) + b.weight * per_volume) + 1.0 for b in dec.blocks])
+        self.shortfall = 0.0
+        self.floors = np.array([b.floor for b in dec.blocks])
         self.iterations = 0
         self.block_solves = 0
 
@@ -295,7 +357,7 @@ class LShaped:
         return left is not None and left <= 0.05
 
     # --- master
-    def master(self, integer: bool, fixed: np.ndarray | None = None) -> tuple[Status, np.ndarray | None, np.ndarray | None, float | None, float | None]:
+    def master(self, integer: bool, fixed: np.ndarray | None = None) -> tuple[Status | None, np.ndarray | None, np.ndarray | None, float | None, float | None]:
         """Solve the master (its LP relaxation unless ``integer``; with the integer columns
         at their values in ``fixed`` when given)."""
         dec, nF, nB = self.dec, len(self.dec.first), len(self.dec.blocks)
@@ -305,7 +367,7 @@ class LShaped:
             lb = np.where(self.integer_first, fixed, lb)
             ub = np.where(self.integer_first, fixed, ub)
         v = model.add_variables("first", nF, lb=lb, ub=ub, cost=self.c_first, integer=self.integer_first if integer else False)
-        theta = model.add_variables("theta", nB, lb=0.0, cost=1.0)
+        theta = model.add_variables("theta", nB, lb=self.floors, cost=1.0)
         A = dec.master_A.tocoo()
         if A.shape[0]:
             model.add_constraints("first_stage", A.shape[0], A.row, v[A.col], A.data, lo=dec.master_lo, hi=dec.master_hi)
@@ -328,39 +390,39 @@ class LShaped:
         return out.status, x, out.x[theta], out.objective, out.bound
 
     # --- blocks
-    def separate(self, v: np.ndarray, test: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[int, float | None, list[np.ndarray | None]]:
+    def separate(self, v: np.ndarray, test: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[int, float | None, list[np.ndarray]]:
         """Solve every block at ``v`` and add the cuts that the master's point ``test``
         (v', theta') violates (every cut without a test point); returns (cuts added, the
-        plan's cost when every block is feasible, the blocks' solutions)."""
-        added, total, feasible = 0, float(self.c_first @ v), True
-        xs: list[np.ndarray | None] = []
+        plan's cost when no block falls short, the blocks' solutions)."""
+        added, total, short = 0, float(self.c_first @ v), 0.0
+        xs: list[np.ndarray] = []
         for b, block in enumerate(self.dec.blocks):
-            status, value, x, g = block.solve(v)
+            value, x, g, shortfall, feasibility = block.solve(v, self.penalty[b])
             self.block_solves += 1
             xs.append(x)
-            at_test = value if test is None else value + float(g @ (test[0] - v))
-            if status == "infeasible":
-                feasible = False
-                if test is None or at_test > CUT_TOLERANCE * max(1.0, value):
-                    self.cuts.add(-1, value, g, v, self.lb_first, self.ub_first)
+            short += shortfall
+            if feasibility is not None:
+                least, slope = feasibility
+                if test is None or least + float(slope @ (test[0] - v)) > CUT_TOLERANCE * max(1.0, least):
+                    self.cuts.add(-1, least, slope, v, self.lb_first, self.ub_first)
                     added += 1
-                continue
             total += value
+            at_test = value if test is None else value + float(g @ (test[0] - v))
             if test is None or at_test > test[1][b] + CUT_TOLERANCE * max(1.0, abs(value)):
                 self.cuts.add(b, value, g, v, self.lb_first, self.ub_first)
                 added += 1
-        return added, (total if feasible else None), xs
+        self.shortfall = short
+        return added, (total if short <= SHORTFALL_TOLERANCE else None), xs
 
     def integral(self, v: np.ndarray) -> bool:
         return bool(np.all(np.abs(v[self.integer_first] - np.round(v[self.integer_first])) <= 1e-6))
 
-    def offer(self, v: np.ndarray, cost: float | None, xs: list[np.ndarray | None]) -> None:
+    def offer(self, v: np.ndarray, cost: float | None, xs: list[np.ndarray]) -> None:
         if cost is None or cost >= self.best.objective or not self.integral(v):
             return
         full = np.zeros(self.dec.formulation.model.num_vars)
         full[self.dec.first] = v
         for block, x in zip(self.dec.blocks, xs):
-            assert x is not None
             full[block.cols] = x
         self.best = Incumbent(cost, full)
 
@@ -378,12 +440,12 @@ class LShaped:
         return relative_gap(self.best.objective if np.isfinite(self.best.objective) else None, self.lower if np.isfinite(self.lower) else None)
 
     def run(self, seeds: list[np.ndarray]) -> Status:
-        for v in seeds:  # warm start: cuts (and perhaps an incumbent) at given plans
+        for seed in seeds:  # warm start: cuts (and perhaps an incumbent) at given plans
             if self.out_of_time():
                 break
-            _, cost, xs = self.separate(v)
-            self.offer(v, cost, xs)
-        if not self.relaxation():
+            _, cost, xs = self.separate(seed)
+            self.offer(seed, cost, xs)
+        if not self.relaxation(core=seeds[0] if seeds else None):
             return Status.INFEASIBLE
         while not self.out_of_time():
             self.iterations += 1
@@ -405,14 +467,13 @@ class LShaped:
                 break
         return Status.FEASIBLE if self.best.x is not None else Status.NO_SOLUTION
 
-    def relaxation(self, fixed: np.ndarray | None = None) -> bool:
+    def relaxation(self, fixed: np.ndarray | None = None, core: np.ndarray | None = None) -> bool:
         """Cuts on the LP relaxation of the master, stabilised in-out (Ben-Ameur and Neto):
         blocks are solved at a point between the master's optimum and a core point (the
         running average of past optima), which damps the zig-zag of plain cutting planes.
         With ``fixed``, the integer columns (openings) are held at its values: the loop then
         finds the best continuous first stage (stock) for them, and every point is a plan.
         False when the master proves the problem (or these openings) infeasible."""
-        core: np.ndarray | None = None
         weight, best_cost = 0.5, np.inf
         v = None
         while not self.out_of_time():
@@ -442,3 +503,72 @@ class LShaped:
             _, r_cost, r_xs = self.separate(rounded)
             self.offer(rounded, r_cost, r_xs)
         return True
+
+
+def plan_vector(f: Formulation, plan: dict[str, Any]) -> np.ndarray:
+    """A plan's openings and stock as a first stage (promise and pre-sale volume as in
+    :func:`seed_plan`), to cut at."""
+    net = f.net
+    K = len(net.sku_ids)
+    v = np.zeros(f.model.num_vars)
+    v[f.col_block == FIRST_STAGE] = seed_plan(f)
+    site_pos = {s: i for i, s in enumerate(net.site_ids)}
+    sku_pos = {k: i for i, k in enumerate(net.sku_ids)}
+    v[f.y] = 0.0
+    v[f.y[[site_pos[s] for s in plan["open_sites"]]]] = 1.0
+    if f.s is not None:
+        stock = np.zeros(len(net.site_ids) * K)
+        for item in plan.get("stock", []):
+            stock[site_pos[item["site"]] * K + sku_pos[item["sku"]]] += item["units"]
+        v[f.s] = stock[f.ik_site * K + f.ik_sku]
+        if f.b is not None:
+            v[f.b] = (v[f.s[f.b_pairs]] > 0).astype(float)
+    v[f.y] = np.clip(v[f.y], f.model.lb[f.y], f.model.ub[f.y])
+    return v[f.col_block == FIRST_STAGE]
+
+
+def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> MethodOutput:
+    start = time.perf_counter()
+    deadline = None if options.time_limit_s is None else start + options.time_limit_s
+    f = build(inst, stock_columns=True)
+    dec = decompose(f)
+    loop = LShaped(dec, backend or "highs", options, start)
+    seeds = [seed_plan(f)]
+    meta: dict[str, Any] = {"blocks": len(dec.blocks), "first_stage_columns": len(dec.first)}
+    mean = MeanPlan(reason="one scenario: nothing to compare")
+    if len(f.net.scenario_ids) > 1:
+        # warm start: the mean-demand plan, run through the scenarios (an incumbent), and
+        # what planning for the scenarios is worth (VSS) once this plan is known
+        share = None if deadline is None else start + MEAN_PLAN_SHARE * options.time_limit_s  # type: ignore[operator]
+        mean = mean_plan(inst, lambda i, o: _solve_mean(i, backend, o), options, share)
+        if mean.plan is not None:
+            seeds.insert(0, plan_vector(f, mean.plan))
+    status = loop.run(seeds)
+    solution = read_solution(f, loop.best.x).to_dict() if loop.best.x is not None else None
+    objective = loop.best.objective if solution is not None else None
+    value = mean.value
+    if value is not None and value.cost is not None and (objective is None or value.cost < objective):
+        objective, solution = value.cost, value.solution
+    if status is Status.INFEASIBLE:
+        return MethodOutput(Status.INFEASIBLE, message="the master problem is infeasible: no plan meets the first-stage rows and every scenario", meta=meta)
+    bound = loop.lower if np.isfinite(loop.lower) else None
+    if bound is not None and objective is not None:
+        bound = min(bound, objective)
+    gap = relative_gap(objective, bound)
+    if objective is None:
+        status = Status.NO_SOLUTION
+    else:
+        status = Status.OPTIMAL if gap is not None and gap <= options.gap else Status.FEASIBLE
+    if len(f.net.scenario_ids) > 1 and objective is not None:
+        meta["mean_plan"] = vss_report(mean, objective)
+    meta.update(iterations=loop.iterations, block_solves=loop.block_solves, cuts=len(loop.cuts.block))
+    return MethodOutput(status, objective, bound, solution, f"L-shaped: {loop.iterations} master solves, {len(loop.cuts.block)} cuts", meta)
+
+
+#: with a time limit, the mean-demand plan may take this share of it
+MEAN_PLAN_SHARE = 0.2
+
+
+def _solve_mean(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> tuple[Status, dict[str, Any] | None]:
+    out = run(inst, backend, options)
+    return out.status, out.solution

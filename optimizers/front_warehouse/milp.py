@@ -70,6 +70,11 @@ class Formulation:
     lost_pairs: np.ndarray  # indices into jk pairs that may be lost
     lost: np.ndarray | None  # (W, n_lost)
     t: list[np.ndarray | None]  # per scenario (n_links * K,) transfers, link-major
+    b: np.ndarray | None  # stocks-this-SKU binaries of the (site, sku) pairs in b_pairs
+    b_pairs: np.ndarray  # indices into the ik pairs
+    P: dict[int, np.ndarray]  # scenario -> (K,) promised units
+    R: dict[int, np.ndarray]  # scenario -> (n_ik,) pre-sale volume
+    z: np.ndarray | None  # (A,) single-source assignment
     col_block: np.ndarray  # (num_vars,)
     col_zone: np.ndarray  # (num_vars,) the zone an arc flow serves, -1 for other columns
     row_block: np.ndarray  # (num_rows,)
@@ -277,6 +282,7 @@ def build(inst: FrontWarehouse, *, integral_flows: bool = False, stock_columns: 
         model=m, net=net, y=y, s=s, ik_site=ik_site, ik_sku=ik_sku, ak_arc=ak_arc, ak_sku=ak_sku,
         x=np.stack(x_all) if W else np.zeros((0, 0), np.int64), q=q_all, jk_zone=jk_zone, jk_sku=jk_sku,
         u=np.stack(u_all) if u_all else None, lost_pairs=lost_pairs, lost=np.stack(lost_all) if lost_all else None, t=t_all,
+        b=b, b_pairs=limited, P=P, R=R, z=z,
         col_block=np.concatenate(col_block), col_zone=np.concatenate(col_zone), row_block=np.concatenate(row_block),
     )
 
