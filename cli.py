@@ -365,30 +365,59 @@ def _render_front_warehouse(doc: dict[str, Any], inst: Any) -> None:
     volume = {k.id: k.unit_volume for k in inst.skus}
     sites = {s.id: s for s in inst.sites}
     stocked: dict[str, float] = {}
+    units: dict[tuple[str, str], float] = {}
     for s in solution["stock"]:
         stocked[s["site"]] = stocked.get(s["site"], 0.0) + s["units"] * volume[s["sku"]]
+        units[s["site"], s["sku"]] = units.get((s["site"], s["sku"]), 0.0) + s["units"]
     zones: dict[str, set[str]] = {}
     for f in solution["flows"]:
         zones.setdefault(f["site"], set()).add(f["zone"])
     table = Table(title=f"{len(solution['open_sites'])} open sites")
-    for col, justify in (("site", "left"), ("status", "left"), ("fixed cost", "right"), ("zones served", "right"), ("stock volume", "right"), ("capacity", "right"), ("use", "right")):
+    for col, justify in (("site", "left"), ("status", "left"), ("fixed cost", "right"), ("zones served", "right"), ("SKUs", "right"),
+                         ("stock volume", "right"), ("capacity", "right"), ("use", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for site_id in solution["open_sites"]:
         site = sites[site_id]
         used = stocked.get(site_id, 0.0)
         use = f"{used / site.capacity:.0%}" if site.capacity else "-"
-        table.add_row(site_id, site.status, _fmt(site.fixed_cost), str(len(zones.get(site_id, ()))), _fmt(used), _fmt(site.capacity), use)
+        n_skus = sum(1 for (i, _), q in units.items() if i == site_id and q > 0)
+        table.add_row(site_id, site.status, _fmt(site.fixed_cost), str(len(zones.get(site_id, ()))), str(n_skus), _fmt(used), _fmt(site.capacity), use)
     out.print(table)
-    costs = Table(title="cost and service", show_header=False)
+    skus = [k.id for k in inst.skus]
+    if 1 < len(skus) <= 12 and solution["open_sites"]:
+        grid = Table(title="stock (units) by site and SKU")
+        grid.add_column("site")
+        for k in skus:
+            grid.add_column(k, justify="right")
+        for site_id in solution["open_sites"]:
+            grid.add_row(site_id, *[_fmt(units.get((site_id, k))) if units.get((site_id, k)) else "-" for k in skus])
+        out.print(grid)
+    costs = Table(title="expected cost", show_header=False)
     costs.add_column("key", style="bold")
     costs.add_column("value", justify="right")
-    for key in ("fixed_cost", "holding_cost", "transport_cost", "depot_and_lost_cost"):
-        costs.add_row(key.replace("_", " "), _fmt(evaluation.get(key)))
-    for label, key in (("share within promise", "share_within_promise"), ("depot units", "depot_units"), ("lost units", "lost_units")):
-        for scenario, value in (evaluation.get(key) or {}).items():
-            shown = f"{value:.1%}" if key == "share_within_promise" else _fmt(value)
-            costs.add_row(f"{label} [{scenario}]", shown)
+    for key in ("fixed_cost", "holding_cost", "transport_cost", "transfer_cost", "depot_and_lost_cost"):
+        if key in evaluation:
+            costs.add_row(key.replace("_", " "), _fmt(evaluation.get(key)))
     out.print(costs)
+    scenarios = evaluation.get("scenarios") or {}
+    if scenarios:
+        per = Table(title="per scenario")
+        for col in ("scenario", "probability", "demand", "within promise", "from depot", "lost units", "transport", "depot + lost", "transfers", "cost"):
+            per.add_column(col, justify="left" if col == "scenario" else "right")
+        for name, sc in scenarios.items():
+            per.add_row(name, f"{sc['probability']:.3g}", _fmt(sc["demand"]), f"{sc['share_within_promise']:.1%}", f"{sc['depot_share']:.1%}",
+                        _fmt(sc["lost_units"]), _fmt(sc["transport_cost"]), _fmt(sc["depot_cost"] + sc["lost_sale_cost"]),
+                        _fmt(sc["transfer_cost"]), _fmt(sc["cost"]))
+        out.print(per)
+    mean = (doc.get("meta") or {}).get("mean_plan")
+    if mean:
+        if mean.get("vss") is not None:
+            out.print(f"value of the stochastic solution: {_fmt(mean['vss'])} ({mean['vss_share']:.1%} of the mean-demand plan's "
+                      f"{_fmt(mean['cost_in_scenarios'])} when run through the scenarios)")
+        elif mean.get("note"):
+            out.print(f"value of the stochastic solution: {mean['note']}")
+        elif mean.get("reason"):
+            out.print(f"value of the stochastic solution not computed: {mean['reason']}")
 
 
 def _render_incentive_budget(doc: dict[str, Any], inst: Any) -> None:
