@@ -764,14 +764,16 @@ def generate(
     max_open_sites: int | None = None,
     max_skus: int | None = None,
     rent_scale: float = 1.0,
+    sku_groups: bool = False,
     scenarios: list[tuple[str, float, float]] | list[dict[str, Any]] | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
     """A seeded random city as a plain instance document (validate with ``parse_instance``).
 
-    Zones and sites lie in a ``side_km`` square, zones denser near the centre; a zone's
-    demand of a SKU is its size (lognormal) times the SKU's popularity, with noise; SKU
-    volumes span 0.2-5 (from small fast movers to bulky goods) when there are several. Fixed
+    Zones and sites lie in a ``side_km`` square, zones denser near the centre; demand is
+    lognormal per zone and SKU, volumes 0.5-2. With ``sku_groups`` a zone's demand of a SKU
+    is its size (lognormal) times the SKU's popularity, with noise, and volumes span 0.2-5
+    (small fast movers to bulky goods), holding cost growing with volume. Fixed
     costs grow with capacity and towards the centre (``rent_scale`` < 1 for networks where
     rent is a small share of the cost, as for daily city plans); total site capacity is
     ``capacity_ratio`` times the demand volume of the largest scenario (Cornuejols et al.
@@ -783,19 +785,18 @@ def generate(
     zx = np.clip(rng.normal(centre, side_km / 4, n_zones), 0, side_km)
     zy = np.clip(rng.normal(centre, side_km / 4, n_zones), 0, side_km)
     sx, sy = rng.uniform(0, side_km, n_sites), rng.uniform(0, side_km, n_sites)
-    if n_skus == 1:
-        volumes = np.round(rng.uniform(0.5, 2.0, 1), 2).astype(float)
-        popularity = np.ones(1)
-        demand = np.round(rng.lognormal(3.0, 0.6, (n_zones, 1)), 1)
-    else:
+    if sku_groups:
         volumes = np.round(np.exp(rng.uniform(np.log(0.2), np.log(5.0), n_skus)), 2).astype(float)
         popularity = rng.dirichlet(np.full(n_skus, 2.0)) * n_skus
         size = rng.lognormal(3.0, 0.6, n_zones)
         demand = np.round(size[:, None] * popularity[None, :] * rng.lognormal(0.0, 0.3, (n_zones, n_skus)), 1)
-    skus = [
-        {"id": f"sku-{k + 1:02d}", "unit_volume": float(volumes[k]), "holding_cost": round(float(rng.uniform(0.05, 0.5) * volumes[k]), 3)}
-        for k in range(n_skus)
-    ]
+        holding = np.round(rng.uniform(0.05, 0.5, n_skus) * volumes, 3)
+    else:
+        drawn = [(round(float(rng.uniform(0.5, 2.0)), 2), round(float(rng.uniform(0.0, 0.5)), 2)) for _ in range(n_skus)]
+        volumes = np.array([v for v, _ in drawn], dtype=float)
+        holding = np.array([h for _, h in drawn], dtype=float)
+        demand = np.round(rng.lognormal(3.0, 0.6, (n_zones, n_skus)), 1)
+    skus = [{"id": f"sku-{k + 1:02d}", "unit_volume": float(volumes[k]), "holding_cost": float(holding[k])} for k in range(n_skus)]
     docs = [_scenario_doc(sc) for sc in scenarios] if scenarios else []
     peak = max((d.get("demand_factor", 1.0) for d in docs), default=1.0)
     total_volume = float((demand @ volumes).sum())

@@ -19,10 +19,40 @@ EXAMPLES = {
     ),
     # a small town for tests and the TOML/CSV example
     "town-12x60": dict(n_sites=12, n_zones=60, n_skus=1, seed=4, max_open_sites=5, **COMMON),
+    # one stock plan for 20 SKU groups (volumes 0.2-5) on an ordinary day and a 2.5x peak with
+    # 30% of peak demand sold in advance; rent is a small share of a day's cost
+    "city-peak-40x400x20": dict(
+        n_sites=40, n_zones=400, n_skus=20, seed=5, sku_groups=True, rent_scale=0.1, capacity_ratio=2.0,
+        promise_minutes=30, min_share_within_promise=0.9, max_minutes=45,
+        scenarios=[
+            {"id": "normal", "probability": 0.85, "demand_factor": 1.0},
+            {"id": "peak-double-11", "probability": 0.15, "demand_factor": 2.5, "presale_share": 0.3},
+        ],
+    ),
+}
+
+
+def _scenarios(presale: float, transfers: bool) -> list[dict]:
+    peak: dict = {"id": "peak", "probability": 0.15, "demand_factor": 2.5, "presale_share": presale}
+    if transfers:
+        peak.update(transfer_cost_per_unit=1.0, transfer_max_minutes=20)
+    return [{"id": "normal", "probability": 0.6, "demand_factor": 1.0}, {"id": "weekend", "probability": 0.25, "demand_factor": 1.4}, peak]
+
+
+# the benchmark suite benchmarks/suites/fw-scenarios.toml: three scenarios, pre-sale, transfers
+SCENARIO_SUITE = {
+    f"scen-{i}x{j}x{k}-s{seed}": dict(
+        n_sites=i, n_zones=j, n_skus=k, seed=seed, sku_groups=True, rent_scale=0.1, capacity_ratio=2.0, side_km=20.0,
+        promise_minutes=30, min_share_within_promise=0.8, max_minutes=40, scenarios=_scenarios(0.3, transfers),
+    )
+    for (i, j, k, transfers) in ((8, 40, 3, False), (8, 40, 3, True), (12, 100, 5, False), (20, 200, 8, True))
+    for seed in (1, 2)
 }
 
 if __name__ == "__main__":
-    for name, kw in EXAMPLES.items():
-        doc = generate(name=name, **kw)
-        (HERE / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
-        print("wrote", HERE / f"{name}.json")
+    for folder, examples in ((HERE, EXAMPLES), (HERE / "scenarios", SCENARIO_SUITE)):
+        folder.mkdir(exist_ok=True)
+        for name, kw in examples.items():
+            doc = generate(name=name, **kw)
+            (folder / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
+            print("wrote", folder / f"{name}.json")

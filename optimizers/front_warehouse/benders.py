@@ -24,7 +24,11 @@ first stage seeds the cuts.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -343,6 +347,7 @@ class LShaped:
         self.penalty = np.array([10.0 * (float(np.abs(b.c).max(initial=0.0)) + b.weight * per_volume) + 1.0 for b in dec.blocks])
         self.shortfall = 0.0
         self.floors = np.array([b.floor for b in dec.blocks])
+        self.pool: Any = None  # a process pool for the blocks (``workers``)
         self.iterations = 0
         self.block_solves = 0
 
@@ -396,8 +401,8 @@ class LShaped:
         plan's cost when no block falls short, the blocks' solutions)."""
         added, total, short = 0, float(self.c_first @ v), 0.0
         xs: list[np.ndarray] = []
-        for b, block in enumerate(self.dec.blocks):
-            value, x, g, shortfall, feasibility = block.solve(v, self.penalty[b])
+        answers = self.solve_blocks(v)
+        for b, (value, x, g, shortfall, feasibility) in enumerate(answers):
             self.block_solves += 1
             xs.append(x)
             short += shortfall
@@ -414,11 +419,16 @@ class LShaped:
         self.shortfall = short
         return added, (total if short <= SHORTFALL_TOLERANCE else None), xs
 
+    def solve_blocks(self, v: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray, float, tuple[float, np.ndarray] | None]]:
+        if self.pool is None:
+            return [block.solve(v, self.penalty[b]) for b, block in enumerate(self.dec.blocks)]
+        return self.pool.starmap(_solve_block, [(b, v, self.penalty[b]) for b in range(len(self.dec.blocks))])
+
     def integral(self, v: np.ndarray) -> bool:
         return bool(np.all(np.abs(v[self.integer_first] - np.round(v[self.integer_first])) <= 1e-6))
 
     def offer(self, v: np.ndarray, cost: float | None, xs: list[np.ndarray]) -> None:
-        if cost is None or cost >= self.best.objective or not self.integral(v):
+        if cost is None or cost >= self.best.objective or not self.integral(v) or not self.first_stage_holds(v):
             return
         full = np.zeros(self.dec.formulation.model.num_vars)
         full[self.dec.first] = v
@@ -426,15 +436,17 @@ class LShaped:
             full[block.cols] = x
         self.best = Incumbent(cost, full)
 
+    def first_stage_holds(self, v: np.ndarray) -> bool:
+        """``v`` is within its bounds and meets the first-stage rows (seeds need not)."""
+        act = self.dec.master_A @ v
+        tol = 1e-7 * np.maximum(1.0, np.abs(act))
+        in_box = np.all(v >= self.lb_first - 1e-9) and np.all(v <= self.ub_first + 1e-9)
+        return bool(in_box and np.all(act >= self.dec.master_lo - tol) and np.all(act <= self.dec.master_hi + tol))
+
     def rounded_up(self, v: np.ndarray) -> np.ndarray | None:
         """``v`` with its fractional integer columns rounded up, if the first-stage rows allow."""
-        r = np.where(self.integer_first, np.ceil(v - 1e-6), v)
-        r = np.clip(r, self.lb_first, self.ub_first)
-        act = self.dec.master_A @ r
-        tol = 1e-7 * np.maximum(1.0, np.abs(act))
-        if np.all(act >= self.dec.master_lo - tol) and np.all(act <= self.dec.master_hi + tol):
-            return r
-        return None
+        r = np.clip(np.where(self.integer_first, np.ceil(v - 1e-6), v), self.lb_first, self.ub_first)
+        return r if self.first_stage_holds(r) else None
 
     def gap(self) -> float | None:
         return relative_gap(self.best.objective if np.isfinite(self.best.objective) else None, self.lower if np.isfinite(self.lower) else None)
@@ -533,6 +545,12 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> Me
     f = build(inst, stock_columns=True)
     dec = decompose(f)
     loop = LShaped(dec, backend or "highs", options, start)
+    with _block_pool(dec, options.threads) as loop.pool:
+        return _run(inst, f, dec, loop, backend, options, start, deadline)
+
+
+def _run(inst: FrontWarehouse, f: Formulation, dec: Decomposition, loop: LShaped, backend: str | None, options: SolverOptions,
+         start: float, deadline: float | None) -> MethodOutput:
     seeds = [seed_plan(f)]
     meta: dict[str, Any] = {"blocks": len(dec.blocks), "first_stage_columns": len(dec.first)}
     mean = MeanPlan(reason="one scenario: nothing to compare")
@@ -567,6 +585,32 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> Me
 
 #: with a time limit, the mean-demand plan may take this share of it
 MEAN_PLAN_SHARE = 0.2
+
+
+_BLOCKS: list[Block] = []  # what forked block workers solve
+
+
+def _solve_block(b: int, v: np.ndarray, penalty: float) -> tuple[float, np.ndarray, np.ndarray, float, tuple[float, np.ndarray] | None]:
+    return _BLOCKS[b].solve(v, penalty)
+
+
+@contextmanager
+def _block_pool(dec: Decomposition, threads: int) -> Iterator[Any]:
+    """A pool of ``threads`` forked processes that know the blocks (None for one thread, or
+    where forking is unsafe)."""
+    workers = min(threads, os.cpu_count() or 1) if threads else (os.cpu_count() or 1)
+    if workers < 2 or len(dec.blocks) < 2 or "fork" not in multiprocessing.get_all_start_methods() or multiprocessing.current_process().daemon:
+        yield None
+        return
+    global _BLOCKS
+    _BLOCKS = dec.blocks
+    pool = multiprocessing.get_context("fork").Pool(workers)
+    try:
+        yield pool
+    finally:
+        pool.terminate()
+        pool.join()
+        _BLOCKS = []
 
 
 def _solve_mean(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> tuple[Status, dict[str, Any] | None]:
