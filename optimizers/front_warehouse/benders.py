@@ -72,6 +72,7 @@ class Block:
     zone: np.ndarray  # arc flows: the zone served (-1: other columns)
     weight: float  # the scenario's probability
     floor: float  # a lower bound on the block's value at any first stage
+    warm: np.ndarray | None = None  # columns with flow at the last solve (column generation starts with them)
 
     def solve(self, v: np.ndarray, penalty: float) -> tuple[float, np.ndarray, np.ndarray, float, tuple[float, np.ndarray] | None]:
         """(value, x, g, shortfall, feasibility cut) at the first stage ``v``.
@@ -105,6 +106,8 @@ class Block:
         starts = np.r_[0, np.flatnonzero(np.diff(self.zone[order])) + 1]
         rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
         active[order[rank < INITIAL_ARCS_PER_ZONE]] = True
+        if self.warm is not None:
+            active |= self.warm & movable  # columns that carried flow last time
         asking = np.flatnonzero(np.isfinite(lo) & (lo > 0))  # rows that can fall short
         short = sp.csc_matrix((np.ones(len(asking)), (asking, np.arange(len(asking)))), shape=(len(lo), len(asking)))
         while True:
@@ -124,6 +127,7 @@ class Block:
         n = len(cols)
         x = np.zeros(len(c))
         x[cols] = out.x[:n]
+        self.warm = x > 0
         lower, upper = np.maximum(reduced, 0.0), np.minimum(reduced, 0.0)
         lower[cols], upper[cols] = out.lower_dual[:n], out.upper_dual[:n]  # type: ignore[index]
         return out.objective, x, out.row_dual, lower, upper, float(out.x[n:].sum())
@@ -417,12 +421,23 @@ class LShaped:
                 self.cuts.add(b, value, g, v, self.lb_first, self.ub_first)
                 added += 1
         self.shortfall = short
-        return added, (total if short <= SHORTFALL_TOLERANCE else None), xs
+        complete = len(answers) == len(self.dec.blocks)
+        return added, (total if complete and short <= SHORTFALL_TOLERANCE else None), xs
 
     def solve_blocks(self, v: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray, float, tuple[float, np.ndarray] | None]]:
+        """The blocks' answers in order, stopping early (a shorter list) at the time limit."""
+        answers = []
         if self.pool is None:
-            return [block.solve(v, self.penalty[b]) for b, block in enumerate(self.dec.blocks)]
-        return self.pool.starmap(_solve_block, [(b, v, self.penalty[b]) for b in range(len(self.dec.blocks))])
+            for b, block in enumerate(self.dec.blocks):
+                if self.out_of_time():
+                    break
+                answers.append(block.solve(v, self.penalty[b]))
+            return answers
+        for answer in self.pool.imap(_solve_block_args, [(b, v, self.penalty[b]) for b in range(len(self.dec.blocks))]):
+            answers.append(answer)
+            if self.out_of_time():
+                break
+        return answers
 
     def integral(self, v: np.ndarray) -> bool:
         return bool(np.all(np.abs(v[self.integer_first] - np.round(v[self.integer_first])) <= 1e-6))
@@ -590,7 +605,8 @@ MEAN_PLAN_SHARE = 0.2
 _BLOCKS: list[Block] = []  # what forked block workers solve
 
 
-def _solve_block(b: int, v: np.ndarray, penalty: float) -> tuple[float, np.ndarray, np.ndarray, float, tuple[float, np.ndarray] | None]:
+def _solve_block_args(args: tuple[int, np.ndarray, float]) -> tuple[float, np.ndarray, np.ndarray, float, tuple[float, np.ndarray] | None]:
+    b, v, penalty = args
     return _BLOCKS[b].solve(v, penalty)
 
 
