@@ -60,6 +60,12 @@ def test_benders_stopped_early_keeps_a_valid_bound():
         assert early.objective >= exact * (1 - 1e-6) and early.evaluation["feasible"]
 
 
+def test_benders_stopped_early_returns_a_plan_from_its_warm_start():
+    inst = parse_instance(_doc("three-scenarios", seed=0))
+    early = solve(inst, method="benders", options=SolverOptions(time_limit_s=1.0))
+    assert early.status in (Status.FEASIBLE, Status.OPTIMAL) and early.evaluation["feasible"]
+
+
 def test_value_of_the_stochastic_solution_is_never_negative():
     doc = _doc("plain", seed=2)
     doc.pop("service")  # the mean-demand plan can always fall back on the depot

@@ -569,6 +569,7 @@ def _run(inst: FrontWarehouse, f: Formulation, dec: Decomposition, loop: LShaped
     seeds = [seed_plan(f)]
     meta: dict[str, Any] = {"blocks": len(dec.blocks), "first_stage_columns": len(dec.first)}
     mean = MeanPlan(reason="one scenario: nothing to compare")
+    peak_plan: tuple[float, dict[str, Any]] | None = None
     if len(f.net.scenario_ids) > 1:
         # warm start: the mean-demand plan, run through the scenarios (an incumbent), and
         # what planning for the scenarios is worth (VSS) once this plan is known
@@ -576,12 +577,21 @@ def _run(inst: FrontWarehouse, f: Formulation, dec: Decomposition, loop: LShaped
         mean = mean_plan(inst, lambda i, o: _solve_mean(i, backend, o), options, share)
         if mean.plan is not None:
             seeds.insert(0, plan_vector(f, mean.plan))
+        if mean.value is None or mean.value.cost is None:
+            # the mean plan gives no incumbent: plan for every zone's peak demand, which
+            # serves every scenario (at a price)
+            share = None if deadline is None else time.perf_counter() + MEAN_PLAN_SHARE * options.time_limit_s  # type: ignore[operator]
+            peak = mean_plan(inst, lambda i, o: _solve_mean(i, backend, o), options, share, peak=True)
+            if peak.plan is not None:
+                seeds.insert(0, plan_vector(f, peak.plan))
+            if peak.value is not None and peak.value.cost is not None and peak.value.solution is not None:
+                peak_plan = (peak.value.cost, peak.value.solution)
     status = loop.run(seeds)
     solution = read_solution(f, loop.best.x).to_dict() if loop.best.x is not None else None
     objective = loop.best.objective if solution is not None else None
-    value = mean.value
-    if value is not None and value.cost is not None and (objective is None or value.cost < objective):
-        objective, solution = value.cost, value.solution
+    for cost, plan in ([(mean.value.cost, mean.value.solution)] if mean.value is not None else []) + ([peak_plan] if peak_plan else []):
+        if cost is not None and plan is not None and (objective is None or cost < objective):
+            objective, solution = cost, plan
     if status is Status.INFEASIBLE:
         return MethodOutput(Status.INFEASIBLE, message="the master problem is infeasible: no plan meets the first-stage rows and every scenario", meta=meta)
     bound = loop.lower if np.isfinite(loop.lower) else None

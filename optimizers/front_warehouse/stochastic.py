@@ -25,17 +25,30 @@ from optimizers.result import SolverOptions, Status
 
 def mean_value_instance(inst: FrontWarehouse) -> FrontWarehouse:
     net = network(inst)
-    expected = np.tensordot(net.probability, net.scen_demand, axes=1)  # (J, K)
     weight = net.scen_demand.sum(axis=(1, 2)) * net.probability
     share = weight / max(float(weight.sum()), 1e-300)
+    promise = float(share @ net.promise_share)
+    return _one_scenario(inst, "mean demand", np.tensordot(net.probability, net.scen_demand, axes=1), float(share @ net.presale), promise)
+
+
+def peak_instance(inst: FrontWarehouse) -> FrontWarehouse:
+    """Every zone's largest demand of every SKU over the scenarios, the largest promise share,
+    no pre-sale: its plan serves every scenario (scale its flows down), so it is a plan of the
+    scenario problem whenever this problem has one."""
+    net = network(inst)
+    return _one_scenario(inst, "peak demand", net.scen_demand.max(axis=0), 0.0, float(net.promise_share.max(initial=0.0)))
+
+
+def _one_scenario(inst: FrontWarehouse, label: str, demand: np.ndarray, presale: float, promise: float) -> FrontWarehouse:
+    net = network(inst)
     doc = inst.model_dump(exclude_none=True)
     for j, zone in enumerate(doc["zones"]):
-        zone["demand"] = {k: float(expected[j, n]) for n, k in enumerate(net.sku_ids) if expected[j, n] > 0}
-    scenario: dict[str, Any] = {"id": "mean", "probability": 1.0, "presale_share": float(share @ net.presale)}
+        zone["demand"] = {k: float(demand[j, n]) for n, k in enumerate(net.sku_ids) if demand[j, n] > 0}
+    scenario: dict[str, Any] = {"id": label.split()[0], "probability": 1.0, "presale_share": presale}
     if inst.service is not None:
-        scenario["min_share_within_promise"] = float(share @ net.promise_share)
+        scenario["min_share_within_promise"] = promise
     doc["scenarios"] = [scenario]
-    doc["name"] = f"{inst.name} (mean demand)"
+    doc["name"] = f"{inst.name} ({label})"
     return parse_instance(doc)  # type: ignore[return-value]
 
 
@@ -85,18 +98,19 @@ class MeanPlan:
     reason: str = ""
 
 
-def mean_plan(inst: FrontWarehouse, solve_mean: Any, options: SolverOptions, deadline: float | None) -> MeanPlan:
-    """Solve the mean-value problem with ``solve_mean(instance, options) -> (status,
-    solution dict)`` and run its plan through the scenarios, within ``deadline``."""
+def mean_plan(inst: FrontWarehouse, solve_mean: Any, options: SolverOptions, deadline: float | None, *, peak: bool = False) -> MeanPlan:
+    """Solve the mean-value problem (the peak problem with ``peak``) with
+    ``solve_mean(instance, options) -> (status, solution dict)`` and run its plan through the
+    scenarios, within ``deadline``."""
     def left() -> float | None:
         return None if deadline is None else deadline - time.perf_counter()
 
     if (t := left()) is not None and t < 1.0:
         return MeanPlan(reason="no time left under the time limit")
     try:
-        mean = mean_value_instance(inst)
+        mean = peak_instance(inst) if peak else mean_value_instance(inst)
     except InstanceError as exc:
-        return MeanPlan(reason=f"the mean-demand problem is not a valid instance: {exc}")
+        return MeanPlan(reason=f"the one-scenario problem is not a valid instance: {exc}")
     status, plan = solve_mean(mean, SolverOptions(time_limit_s=left(), gap=options.gap, threads=options.threads))
     if plan is None:
         return MeanPlan(status, reason=f"the mean-demand problem ended {status.value}")
