@@ -138,10 +138,7 @@ def cross_check(raw: dict[str, Any]) -> list[Problem]:
         for sku in demand if isinstance(demand, dict) else {}:
             if skus and sku not in skus:
                 problems.append(Problem(f"zones[{j}].demand.{sku}", f"unknown sku '{sku}'{_known(skus)}"))
-    lost = raw.get("lost_sale_cost")
-    for sku in lost if isinstance(lost, dict) else {}:
-        if skus and sku not in skus:
-            problems.append(Problem(f"lost_sale_cost.{sku}", f"unknown sku '{sku}'{_known(skus)}"))
+    problems += _unknown_skus(raw.get("lost_sale_cost"), "lost_sale_cost", skus)
 
     arcs = raw.get("arcs")
     arc_list = arcs if isinstance(arcs, list) else []
@@ -181,10 +178,7 @@ def cross_check(raw: dict[str, Any]) -> list[Problem]:
         problems.append(Problem("travel", "give `arcs` or `travel`, not both"))
 
     depot = raw.get("depot")
-    by_sku = depot.get("cost_per_unit_by_sku") if isinstance(depot, dict) else None
-    for sku in by_sku if isinstance(by_sku, dict) else {}:
-        if skus and sku not in skus:
-            problems.append(Problem(f"depot.cost_per_unit_by_sku.{sku}", f"unknown sku '{sku}'{_known(skus)}"))
+    problems += _unknown_skus(depot.get("cost_per_unit_by_sku") if isinstance(depot, dict) else None, "depot.cost_per_unit_by_sku", skus)
 
     scenarios = raw.get("scenarios")
     scenario_list = scenarios if isinstance(scenarios, list) else []
@@ -197,6 +191,12 @@ def cross_check(raw: dict[str, Any]) -> list[Problem]:
         if isinstance(sc, dict):
             problems += _scenario_checks(raw, sc, f"scenarios[{w}]", skus, zones)
     return problems
+
+
+def _unknown_skus(by_sku: Any, where: str, skus: set[str]) -> list[Problem]:
+    """Keys of a per-SKU mapping that name no SKU."""
+    keys = by_sku if isinstance(by_sku, dict) else {}
+    return [Problem(f"{where}.{sku}", f"unknown sku '{sku}'{_known(skus)}") for sku in keys if skus and sku not in skus]
 
 
 def _scenario_checks(raw: dict[str, Any], sc: dict[str, Any], where: str, skus: set[str], zones: set[str]) -> list[Problem]:

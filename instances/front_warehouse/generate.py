@@ -41,7 +41,7 @@ def _scenarios(presale: float, transfers: bool) -> list[dict]:
 
 # the benchmark suite benchmarks/suites/fw-scenarios.toml: three scenarios, pre-sale, transfers
 SCENARIO_SUITE = {
-    f"scen-{i}x{j}x{k}-s{seed}": dict(
+    f"scen-{i}x{j}x{k}{'-transfers' if transfers else ''}-s{seed}": dict(
         n_sites=i, n_zones=j, n_skus=k, seed=seed, sku_groups=True, rent_scale=0.1, capacity_ratio=2.0, side_km=20.0,
         promise_minutes=30, min_share_within_promise=0.8, max_minutes=40, scenarios=_scenarios(0.3, transfers),
     )
