@@ -57,7 +57,7 @@ register(
         problem="front_warehouse",
         name="benders",
         description="L-shaped decomposition over (scenario, SKU) blocks, warm-started from the mean-demand plan",
-        run=benders.run,
+        run=lambda instance, backend, options: benders.run(instance, backend, options, one_scenario=run_milp),
         backends=("highs", "scip", "cbc"),
         default_backend=DEFAULT_BACKEND,
     )

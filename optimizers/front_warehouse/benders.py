@@ -554,18 +554,21 @@ def plan_vector(f: Formulation, plan: dict[str, Any]) -> np.ndarray:
     return v[f.col_block == FIRST_STAGE]
 
 
-def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> MethodOutput:
+def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions, one_scenario: Any = None) -> MethodOutput:
+    """The method. ``one_scenario(instance, backend, options) -> MethodOutput`` solves the
+    one-scenario problems of the warm start (default: this method; the registry passes the
+    extensive form, much faster there)."""
     start = time.perf_counter()
     deadline = None if options.time_limit_s is None else start + options.time_limit_s
     f = build(inst, stock_columns=True)
     dec = decompose(f)
     loop = LShaped(dec, backend or "highs", options, start)
     with _block_pool(dec, options.threads) as loop.pool:
-        return _run(inst, f, dec, loop, backend, options, start, deadline)
+        return _run(inst, f, dec, loop, backend, options, start, deadline, one_scenario or run)
 
 
 def _run(inst: FrontWarehouse, f: Formulation, dec: Decomposition, loop: LShaped, backend: str | None, options: SolverOptions,
-         start: float, deadline: float | None) -> MethodOutput:
+         start: float, deadline: float | None, one_scenario: Any) -> MethodOutput:
     seeds = [seed_plan(f)]
     meta: dict[str, Any] = {"blocks": len(dec.blocks), "first_stage_columns": len(dec.first)}
     mean = MeanPlan(reason="one scenario: nothing to compare")
@@ -574,14 +577,14 @@ def _run(inst: FrontWarehouse, f: Formulation, dec: Decomposition, loop: LShaped
         # warm start: the mean-demand plan, run through the scenarios (an incumbent), and
         # what planning for the scenarios is worth (VSS) once this plan is known
         share = None if deadline is None else start + MEAN_PLAN_SHARE * options.time_limit_s  # type: ignore[operator]
-        mean = mean_plan(inst, lambda i, o: _solve_mean(i, backend, o), options, share)
+        mean = mean_plan(inst, lambda i, o: _plan(one_scenario(i, backend, o)), options, share)
         if mean.plan is not None:
             seeds.insert(0, plan_vector(f, mean.plan))
         if mean.value is None or mean.value.cost is None:
             # the mean plan gives no incumbent: plan for every zone's peak demand, which
             # serves every scenario (at a price)
             share = None if deadline is None else time.perf_counter() + MEAN_PLAN_SHARE * options.time_limit_s  # type: ignore[operator]
-            peak = mean_plan(inst, lambda i, o: _solve_mean(i, backend, o), options, share, peak=True)
+            peak = mean_plan(inst, lambda i, o: _plan(one_scenario(i, backend, o)), options, share, peak=True)
             if peak.plan is not None:
                 seeds.insert(0, plan_vector(f, peak.plan))
             if peak.value is not None and peak.value.cost is not None and peak.value.solution is not None:
@@ -639,6 +642,5 @@ def _block_pool(dec: Decomposition, threads: int) -> Iterator[Any]:
         _BLOCKS = []
 
 
-def _solve_mean(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> tuple[Status, dict[str, Any] | None]:
-    out = run(inst, backend, options)
+def _plan(out: MethodOutput) -> tuple[Status, dict[str, Any] | None]:
     return out.status, out.solution
