@@ -38,8 +38,6 @@ Search
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 import time
 from typing import Any
@@ -48,6 +46,7 @@ import numpy as np
 
 from models.base import TOLERANCE
 from models.membership_pricing import Market, MembershipPricing, market, simulate, solution_document
+from optimizers.membership_pricing.bestfirst import BestFirst
 from optimizers.membership_pricing.grid import fee_grid, surplus_profit
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status, relative_gap
@@ -249,32 +248,24 @@ def run(inst: MembershipPricing, backend: str | None, options: SolverOptions) ->
             best_value, best_idx = value, idx
     lo0 = np.zeros((1, T), np.int64)
     hi0 = fb.top.astype(np.int64)[None].copy()
-    counter = itertools.count()
-    heap: list[tuple[float, int, np.ndarray, np.ndarray, int]] = []
+    queue = BestFirst(options.gap)
+    queue.best = best_value
     ok = fb.propagate(lo0, hi0)
     if ok[0]:
         ub0, score0 = fb.bounds(lo0, hi0)
         if ub0[0] > -math.inf:
-            heap.append((-float(ub0[0]), next(counter), lo0[0], hi0[0], int(np.argmax(score0[0]))))
-    dropped = -math.inf  # the largest bound of a box set aside as unable to beat the incumbent by the gap
+            queue.push(float(ub0[0]), lo0[0], hi0[0], int(np.argmax(score0[0])))
     boxes = leaves = 0
     stopped = False
 
-    def threshold() -> float:
-        return best_value + options.gap * max(1.0, abs(best_value)) if best_value > -math.inf else -math.inf
-
-    while heap:
-        if -heap[0][0] <= threshold():
-            break
+    while not queue.done():
         if deadline is not None and time.perf_counter() > deadline:
             stopped = True
             break
-        batch: list[tuple[float, int, np.ndarray, np.ndarray, int]] = []
-        while heap and len(batch) < BATCH and -heap[0][0] > threshold():
-            batch.append(heapq.heappop(heap))
-        lo = np.array([e[2] for e in batch])
-        hi = np.array([e[3] for e in batch])
-        clo, chi = split(fb, lo, hi, np.array([e[4] for e in batch]))
+        batch = queue.pop(BATCH)
+        lo = np.array([e[0] for e in batch])
+        hi = np.array([e[1] for e in batch])
+        clo, chi = split(fb, lo, hi, np.array([e[2] for e in batch]))
         keep = fb.propagate(clo, chi)
         clo, chi = clo[keep], chi[keep]
         boxes += len(clo)
@@ -283,9 +274,9 @@ def run(inst: MembershipPricing, backend: str | None, options: SolverOptions) ->
         ub, score = fb.bounds(clo, chi)
         size = np.prod(chi - clo + 1, axis=1)
         small = size <= LEAF_VECTORS
-        if np.any(small & (ub <= threshold())):
-            dropped = max(dropped, float(ub[small & (ub <= threshold())].max()))
-        small &= ub > threshold()
+        if np.any(small & (ub <= queue.threshold())):
+            queue.drop(float(ub[small & (ub <= queue.threshold())].max()))
+        small &= ub > queue.threshold()
         if small.any():
             leaves += int(small.sum())
             idx = np.concatenate([fb.vectors(a, b) for a, b in zip(clo[small], chi[small])])
@@ -298,12 +289,10 @@ def run(inst: MembershipPricing, backend: str | None, options: SolverOptions) ->
         j = int(np.argmax(vals))
         if vals[j] > best_value:
             best_value, best_idx = float(vals[j]), centre[j].copy()
+        queue.best = best_value
         for c in np.flatnonzero(~small & (ub > -np.inf)):
-            if ub[c] > threshold():
-                heapq.heappush(heap, (-float(ub[c]), next(counter), clo[c], chi[c], int(np.argmax(score[c]))))
-            else:
-                dropped = max(dropped, float(ub[c]))
-    open_bound = -heap[0][0] if heap else -math.inf
+            queue.push(float(ub[c]), clo[c], chi[c], int(np.argmax(score[c])))
+    open_bound, dropped = queue.open_bound, queue.dropped
     meta: dict[str, Any] = {
         "algorithm": "branch and bound over fee-grid boxes",
         "boxes": boxes,

@@ -63,7 +63,6 @@ B. Several segments, or fee grids: branch and bound over boxes of grid fees (the
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 import time
@@ -75,6 +74,7 @@ from scipy.optimize import minimize
 from models.membership_pricing import Market, MembershipPricing, market, mnl_probabilities, mnl_solution_document
 from optimizers.backends import BACKENDS, solve_linear
 from optimizers.linear import LinearModel
+from optimizers.membership_pricing.bestfirst import BestFirst
 from optimizers.membership_pricing.grid import describe_grids, grids, mnl_profit, order_ok
 from optimizers.registry import MethodOutput, remaining
 from optimizers.result import SolverOptions, Status, relative_gap
@@ -389,26 +389,20 @@ def branch_and_bound(mk: Market, options: SolverOptions) -> MethodOutput:
         if value > best_value:
             best_value, best_idx = value, idx
     root = float(gb.bounds(lo0[None], hi0[None])[0])
-    counter = itertools.count()
-    heap: list[tuple[float, int, np.ndarray, np.ndarray]] = [(-root, next(counter), lo0, hi0)] if root > -math.inf else []
-    dropped = -math.inf  # the largest bound of a box set aside as unable to beat the incumbent by the gap
+    queue = BestFirst(options.gap)
+    queue.best = best_value
+    if root > -math.inf:
+        queue.push(root, lo0, hi0)
     boxes = 1
     stopped = False
 
-    def threshold() -> float:
-        return best_value + options.gap * max(1.0, abs(best_value)) if best_value > -math.inf else -math.inf
-
-    while heap:
-        if -heap[0][0] <= threshold():
-            break
+    while not queue.done():
         if deadline is not None and time.perf_counter() > deadline:
             stopped = True
             break
-        batch: list[tuple[float, int, np.ndarray, np.ndarray]] = []
-        while heap and len(batch) < BATCH and -heap[0][0] > threshold():
-            batch.append(heapq.heappop(heap))
-        lo = np.array([e[2] for e in batch])
-        hi = np.array([e[3] for e in batch])
+        batch = queue.pop(BATCH)
+        lo = np.array([e[0] for e in batch])
+        hi = np.array([e[1] for e in batch])
         width = hi - lo
         tier = np.argmax(width, axis=1)
         rows = np.arange(len(batch))
@@ -425,13 +419,11 @@ def branch_and_bound(mk: Market, options: SolverOptions) -> MethodOutput:
         j = int(np.argmax(vals))
         if vals[j] > best_value:
             best_value, best_idx = float(vals[j]), centre[j].copy()
+        queue.best = best_value
         leaf = np.all(clo == chi, axis=1)
         for c in np.flatnonzero(~leaf & (ub > -np.inf)):
-            if ub[c] > threshold():
-                heapq.heappush(heap, (-float(ub[c]), next(counter), clo[c], chi[c]))
-            else:
-                dropped = max(dropped, float(ub[c]))
-    open_bound = -heap[0][0] if heap else -math.inf
+            queue.push(float(ub[c]), clo[c], chi[c])
+    open_bound, dropped = queue.open_bound, queue.dropped
     meta: dict[str, Any] = {"algorithm": "branch and bound over fee-grid boxes", "boxes": boxes, "grid": describe_grids(mk, grid)}
     on_grid = "every tier has a fee_step: the grid is the whole domain" if (mk.step > 0).all() else (
         "optimality is relative to the fee grid (fees between grid points are not searched)")
