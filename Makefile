@@ -34,7 +34,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 schemas: $(VENV)/.installed
-	for p in front_warehouse incentive_budget membership_pricing; do $(BIN)/ecomopt schema $$p > instances/schema/$$p.json; done
+	for p in front_warehouse incentive_budget incentive_assignment membership_pricing; do $(BIN)/ecomopt schema $$p > instances/schema/$$p.json; done
 
 bench-smoke: $(VENV)/.installed
 	$(BIN)/ecomopt bench run benchmarks/suites/smoke.toml --workers 2 --out bench-smoke.jsonl --resume

@@ -111,6 +111,8 @@ def solve(
     single_source: SingleSource = None,
     output_format: Annotated[OutputFormat, typer.Option("--format", help="table: for people; json: exactly one JSON document on stdout.")] = OutputFormat.table,
     output: Annotated[Optional[Path], typer.Option(help="Also write the JSON result to this file (atomically).", dir_okay=False)] = None,
+    plan: Annotated[Optional[Path], typer.Option(help="incentive_assignment: write the per-user plan (user_id, treatment) to this .parquet or .csv file, chunk by chunk and atomically.", dir_okay=False)] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="incentive_assignment: run on the Dask cluster at this address (tcp://host:8786); the users table must be Parquet. Needs pip install 'ecomopt\\[dask]'.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the solver's log on stderr.")] = False,
 ) -> None:
     """Solve an instance and print the solution with its status, objective, bound and gap.
@@ -120,20 +122,36 @@ def solve(
       ecomopt solve instances/front_warehouse/metro-40x400.json
       ecomopt solve instances/orlib/cap41.txt --input-format orlib-cap --format json
       ecomopt solve instances/orlib/capa.txt --input-format orlib-cap --capacity 8000 --time-limit 60
+      ecomopt solve instances/incentive_assignment/new-user-push.json --threads 2 --plan plan.parquet
     """
     started = time.perf_counter()
     from optimizers import SolverOptions
     from optimizers import solve as run_solve
 
-    if output is not None and not output.resolve().parent.is_dir():
-        raise UsageError(f"--output: folder {output.resolve().parent} does not exist")
+    for name, path in (("--output", output), ("--plan", plan)):
+        if path is not None and not path.resolve().parent.is_dir():
+            raise UsageError(f"{name}: folder {path.resolve().parent} does not exist")
+    if plan is not None and plan.suffix.lower() not in (".parquet", ".csv"):
+        raise UsageError(f"--plan: the plan is written as .parquet or .csv (got {plan.name})")
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     inst = load_instance(instance, input_format=input_format, capacity=capacity, single_source=single_source)
+    if (plan is not None or scheduler is not None) and inst.problem != "incentive_assignment":
+        raise UsageError(f"{'--plan' if plan is not None else '--scheduler'}: only for incentive_assignment instances (this is {inst.problem})")
     left = None if time_limit is None else max(0.05, time_limit - (time.perf_counter() - started))
-    options = SolverOptions(time_limit_s=left, gap=gap, threads=threads, seed=seed, verbose=verbose)
+    options = SolverOptions(time_limit_s=left, gap=gap, threads=threads, seed=seed, verbose=verbose, scheduler=scheduler)
     result = run_solve(inst, method=method, backend=backend, options=options)
     document = result.to_dict()
+    if plan is not None and result.status.has_solution:
+        from models.incentive_assignment import write_plan
+
+        try:
+            rows = write_plan(inst, result.attachments["choice"], plan)
+        except OSError as exc:
+            raise UsageError(f"--plan: cannot write {plan} ({exc.strerror})") from None
+        document["solution"]["plan_file"] = str(plan)
+        if output_format is OutputFormat.table:
+            err.print(f"wrote the plan of {rows:,} users to {plan}", markup=False)
     if output_format is OutputFormat.json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
@@ -358,6 +376,31 @@ def _render(doc: dict[str, Any], inst: Any) -> None:
         _render_incentive_budget(doc, inst)
     if doc["solution"] and doc["problem"] == "membership_pricing":
         _render_membership_pricing(doc)
+    if doc["solution"] and doc["problem"] == "incentive_assignment":
+        _render_incentive_assignment(doc)
+
+
+def _render_incentive_assignment(doc: dict[str, Any]) -> None:
+    solution = doc["solution"]
+    table = Table(title=f"{solution['treated']:,} of {solution['users']:,} users treated; spend {_fmt(solution['spend'])} of {_fmt(solution['budget'])}")
+    for col in ("treatment", "users", "spend", "value", "value per unit spent"):
+        table.add_column(col, justify="left" if col == "treatment" else "right")
+    for name, row in solution["treatments"].items():
+        table.add_row(name, f"{row['users']:,}", _fmt(row["spend"]), _fmt(row["value"]), _fmt(row["value"] / row["spend"]) if row["spend"] else "-")
+    table.add_row("total", f"{solution['treated']:,}", _fmt(solution["spend"]), _fmt(solution["value"]),
+                  _fmt(solution["value"] / solution["spend"]) if solution["spend"] else "-", style="bold")
+    out.print(table)
+    segments = solution.get("segments") or {}
+    if segments and len(segments) <= 50:
+        budgets = solution.get("segment_budgets") or {}
+        names = list(solution["treatments"])
+        seg = Table(title="by segment: users per treatment, spend (and budget), value")
+        for col in ("segment", *names, "spend", "budget", "value"):
+            seg.add_column(col, justify="left" if col == "segment" else "right")
+        for name, row in segments.items():
+            budget = budgets.get(name, {}).get("budget")
+            seg.add_row(name, *(f"{row['by_treatment'].get(t, 0):,}" for t in names), _fmt(row["spend"]), _fmt(budget), _fmt(row["value"]))
+        out.print(seg)
 
 
 def _render_front_warehouse(doc: dict[str, Any], inst: Any) -> None:

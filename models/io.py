@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from models import front_warehouse, incentive_budget, membership_pricing
+from models import front_warehouse, incentive_assignment, incentive_budget, membership_pricing
 from models.base import Evaluation, problems_from_validation
 from models.envyfree import read_envyfree
 from models.errors import InstanceError, Problem
@@ -32,6 +32,7 @@ class Family:
     evaluate: Callable[[Any, Any], Evaluation]
     table_keys: tuple[str, ...] = ()
     sense: Callable[[Any], str] = lambda instance: "min"  # "min" or "max": the direction of the objective
+    resolve_tables: Callable[[dict[str, Any], Path], list[Problem]] = lambda doc, base_dir: []  # tables read by the solver, not here
 
 
 FAMILIES: dict[str, Family] = {
@@ -48,6 +49,14 @@ FAMILIES: dict[str, Family] = {
         feasibility_check=incentive_budget.feasibility_check,
         evaluate=incentive_budget.evaluate,
         sense=incentive_budget.sense,
+    ),
+    incentive_assignment.PROBLEM: Family(
+        schema=incentive_assignment.IncentiveAssignment,
+        cross_check=incentive_assignment.cross_check,
+        feasibility_check=incentive_assignment.feasibility_check,
+        evaluate=incentive_assignment.evaluate,
+        sense=incentive_assignment.sense,
+        resolve_tables=incentive_assignment.resolve_table,
     ),
     membership_pricing.PROBLEM: Family(
         schema=membership_pricing.MembershipPricing,
@@ -155,6 +164,7 @@ def parse_instance(doc: Any, *, source: str = "<instance>", base_dir: Path | Non
             else:
                 tables[key] = str(ref["table"])
 
+    problems += family.resolve_tables(doc, base_dir or Path("."))
     problems += family.cross_check(doc)
     instance = None
     try:

@@ -7,7 +7,7 @@
                    options=SolverOptions(time_limit_s=60))
 """
 
-from optimizers import front_warehouse, incentive_budget, membership_pricing  # noqa: F401  (register the families' methods)
+from optimizers import front_warehouse, incentive_assignment, incentive_budget, membership_pricing  # noqa: F401  (register the families' methods)
 from optimizers.backends import BACKENDS, backend_info, get_backend
 from optimizers.registry import DEFAULT_METHOD, METHODS, Method, MethodOutput, methods_for, register, solve
 from optimizers.result import Result, SolveFailed, SolverOptions, Status, relative_gap

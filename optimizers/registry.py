@@ -38,6 +38,7 @@ class MethodOutput:
     solution: dict[str, Any] | None = None
     message: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    attachments: dict[str, Any] = field(default_factory=dict)  # not JSON: e.g. the per-user plan as an array
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def solve(
     evaluation = None
     status, message = out.status, out.message
     if out.solution is not None:
-        check = evaluate(instance, out.solution)
+        check = evaluate(instance, {**out.solution, **out.attachments})
         evaluation = check.to_dict()
         if out.objective is not None and abs(check.objective - out.objective) > TOLERANCE * max(1.0, abs(out.objective)):
             check.violations.append(f"objective mismatch: solver {out.objective!r}, evaluate() {check.objective!r}")
@@ -130,6 +131,7 @@ def solve(
         solution=out.solution,
         evaluation=evaluation,
         message=message,
+        attachments=out.attachments,
         meta={"instance_sha256": instance_digest(instance), "versions": _versions(backend), **out.meta},
     )
 

@@ -43,6 +43,7 @@ class SolverOptions:
     threads: int = 1
     seed: int = 0
     verbose: bool = False
+    scheduler: str | None = None  # a Dask scheduler address for methods that scale out (incentive_assignment)
 
     def __post_init__(self) -> None:
         if self.time_limit_s is not None and not (self.time_limit_s > 0 and math.isfinite(self.time_limit_s)):
@@ -87,6 +88,7 @@ class Result:
     evaluation: dict[str, Any] | None = None
     message: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    attachments: dict[str, Any] = field(default_factory=dict)  # kept out of to_dict(): e.g. "choice", the per-user plan
 
     def raise_for_status(self) -> Result:
         if not self.status.has_solution:
