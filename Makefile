@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := instances/front_warehouse/metro-40x400.json
 
-.PHONY: demo test test-fast lint schemas bench-smoke bench-results bench-report clean
+.PHONY: demo test test-fast lint schemas bench-smoke bench-data bench-results bench-report clean
 
 RESULT_SUITES := orlib-cap orlib-cap-ss examples incentive-budget membership
 
@@ -38,6 +38,10 @@ schemas: $(VENV)/.installed
 
 bench-smoke: $(VENV)/.installed
 	$(BIN)/ecomopt bench run benchmarks/suites/smoke.toml --workers 2 --out bench-smoke.jsonl --resume
+
+# The generated users tables of the assignment suite (about 1 GB, not in git).
+bench-data: $(VENV)/.installed
+	$(BIN)/python instances/incentive_assignment/generate.py --bench
 
 # Runs the result suites from scratch (about 40 minutes on 2 cores), then writes RESULTS.md
 # from every record file in benchmarks/results/ (orlib-capabc, envyfree and envyfree-open are run by hand:

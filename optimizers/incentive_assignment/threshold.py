@@ -108,6 +108,7 @@ def _above(part: Part, key: int) -> Taken:
     """The segments strictly above the threshold key (keys decrease down a column); remembered."""
     memo = part.memo.get("above")
     if memo is None or memo[0] != key:
+        part.memo.pop("bracket", None)
         memo = part.memo["above"] = (key, Taken.at(part.data, (part.data.key > np.uint64(key)).sum(axis=0, dtype=np.int64)))
     return memo[1]
 
@@ -118,12 +119,13 @@ def _tie_cost(part: Part, key: int) -> float:
 
 
 def _with_ties(part: Part, key: int, tie_budget: float) -> Taken:
-    """Above the threshold, plus the ties in table order within ``tie_budget``; remembered."""
+    """Above the threshold, plus the ties in table order within ``tie_budget``; remembered
+    (in place of the plan above the threshold)."""
     memo = part.memo.get("ties")
     if memo is not None and memo[0] == (key, tie_budget):
         return memo[1]
-    above = _above(part, key)
-    t = Taken(*(a.copy() for a in (above.count, above.spend, above.value, above.next_key, above.next_cost, above.next_value)))
+    t = _above(part, key)
+    del part.memo["above"]
     tied = np.flatnonzero(t.next_key == np.uint64(key))
     if len(tied) and tie_budget > 0:
         t.advance(tied[np.cumsum(t.next_cost[tied]) <= tie_budget * (1 + 1e-12)], part.data)
