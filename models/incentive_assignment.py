@@ -198,7 +198,9 @@ def parquet_parts(inst: IncentiveAssignment, rows_per_part: int = 1_000_000) -> 
 def read_part(inst: IncentiveAssignment, part: Part) -> Chunk:
     import pyarrow.parquet as pq
 
-    table = pq.ParquetFile(part.path, read_dictionary=["segment"]).read_row_groups(list(part.row_groups), columns=_columns(inst, part.path), use_threads=False)
+    columns = _columns(inst, part.path)
+    dictionary = ["segment"] if "segment" in columns else None
+    table = pq.ParquetFile(part.path, read_dictionary=dictionary).read_row_groups(list(part.row_groups), columns=columns, use_threads=False)
     return to_chunk(inst, table, part.offset)
 
 
@@ -225,7 +227,8 @@ def iter_chunks(inst: IncentiveAssignment, rows: int = 1_000_000) -> Iterator[Ch
             path,
             read_options=pacsv.ReadOptions(block_size=1 << 24, encoding="utf-8"),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=_columns(inst, str(path)),
+            # only an empty cell is missing: "NA", "null" or "nan" are a segment's or user's name, or a NaN to refuse
+            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=_columns(inst, str(path)), null_values=[""],
                                                  strings_can_be_null=True, quoted_strings_can_be_null=True),
         )
         for batch in reader:
@@ -233,12 +236,26 @@ def iter_chunks(inst: IncentiveAssignment, rows: int = 1_000_000) -> Iterator[Ch
             yield to_chunk(inst, table, offset)
             offset += table.num_rows
     except pa.ArrowInvalid as exc:
-        raise InstanceError(Problem("users.table", f"{path.name}: {_arrow_message(exc)}")) from None
+        raise InstanceError(Problem("users.table", _csv_error(path, delimiter, header, types, exc))) from None
 
 
-def _arrow_message(exc: Exception) -> str:
-    text = str(exc).splitlines()[0]
-    return text.replace("CSV conversion error to double: invalid value", "not a number:")
+def _csv_error(path: Path, delimiter: str, header: list[str], types: dict[str, Any], exc: Exception) -> str:
+    """Locate the cell pyarrow could not convert (its message names neither the column nor
+    the line): scan the file for the first cell of a number column that is not a number."""
+    numeric = [i for i, c in enumerate(header) if c in types and c.startswith(("value_", "cost_"))]
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        next(reader, None)
+        for row in reader:
+            for i in numeric:
+                cell = row[i].strip() if i < len(row) else ""
+                if not cell:
+                    continue
+                try:
+                    float(cell)
+                except ValueError:
+                    return f"{path.name} line {reader.line_num} column {header[i]}: not a number (got {cell!r})"
+    return f"{path.name}: {str(exc).splitlines()[0]}"
 
 
 def _columns(inst: IncentiveAssignment, path: str) -> list[str]:
@@ -482,8 +499,8 @@ def read_plan(inst: IncentiveAssignment, path: Path) -> tuple[np.ndarray, list[s
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    plan = _read_any(path, ["user_id", "treatment"])
     users = pa.chunked_array([pa.array(c.ids) for c in iter_chunks(inst)])
+    plan = _read_any(path, ["user_id", "treatment"], users.type)
     plan_ids = plan.column("user_id")
     if plan_ids.type != users.type:
         plan_ids, users = pc.cast(plan_ids, pa.string()), pc.cast(users, pa.string())
@@ -508,7 +525,7 @@ def read_plan(inst: IncentiveAssignment, path: Path) -> tuple[np.ndarray, list[s
     return choice, problems
 
 
-def _read_any(path: Path, columns: list[str]) -> Any:
+def _read_any(path: Path, columns: list[str], id_type: Any) -> Any:
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -516,7 +533,8 @@ def _read_any(path: Path, columns: list[str]) -> Any:
     try:
         if path.suffix.lower() == ".parquet":
             return pq.read_table(path, columns=columns)
-        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(include_columns=columns, column_types={"treatment": pa.string()},
+        types = {"treatment": pa.string(), "user_id": id_type}
+        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(include_columns=columns, column_types=types, null_values=[""],
                                                                         strings_can_be_null=True))
     except (OSError, pa.ArrowException) as exc:
         raise InstanceError(Problem("plan", f"cannot read {path}: {exc}")) from None

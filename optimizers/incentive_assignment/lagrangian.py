@@ -35,7 +35,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from models.incentive_assignment import NONE, Chunk, IncentiveAssignment
-from optimizers.incentive_assignment.parts import Part, Workers, order_key, radix_histogram, select, summed
+from optimizers.incentive_assignment.parts import BITS, Part, Workers, order_key, radix_histogram, select, summed
 from optimizers.incentive_assignment.plan import Plan, summarize
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status
@@ -162,15 +162,18 @@ class Bundle:
         return None if res.status != 0 else np.clip(res.x[:d], 0.0, self.box)
 
 
-def minimise_dual(inst: IncentiveAssignment, workers: Workers, layout: Layout, options: SolverOptions, deadline: float) -> tuple[float, np.ndarray, float]:
-    """The best multipliers found, L there (an upper bound on every plan), and the model's lower value."""
+def minimise_dual(inst: IncentiveAssignment, workers: Workers, layout: Layout, options: SolverOptions, end: float) -> tuple[float, np.ndarray, float]:
+    """The best multipliers found, L there (an upper bound on every plan), and the model's
+    lower value. Stops early enough before ``end`` to leave the repair its time."""
     rhs = layout.rhs(inst)
     ratio, top = (max(r) for r in zip(*workers.map(_ranges))) if workers.parts else (0.0, 0.0)
     box = np.concatenate([[ratio * 1.01 + 1e-9], np.full(len(layout.limited), top * 1.01 + 1e-9), np.full(len(layout.segments), ratio * 1.01 + 1e-9)])
     bundle = Bundle(box)
     theta = np.zeros(layout.size)
     tolerance = min(options.gap, 1e-4) * 0.05
+    repair_passes = 10 * (2 + len(layout.limited) + 2 * len(layout.segments))  # about what repair() costs, in dual steps
     for step in range(MAX_STEPS):
+        began = time.perf_counter()
         parts = workers.map(_dual_part, layout, theta)
         usage = np.sum([u for _, u in parts], axis=0)
         value = math.fsum(s for s, _ in parts) + float(theta @ rhs)
@@ -179,7 +182,9 @@ def minimise_dual(inst: IncentiveAssignment, workers: Workers, layout: Layout, o
         log.info("dual step %d: L = %.10g, model lower %.10g", step, value, bundle.lower)
         if step and upper - bundle.lower <= tolerance * max(1.0, abs(upper)):
             break
-        if time.perf_counter() > deadline:
+        now = time.perf_counter()
+        if now + (now - began) * (1 + repair_passes) > end:
+            log.info("dual stopped by the time limit")
             break
         following = bundle.next_point()
         if following is None:
@@ -196,11 +201,14 @@ def minimise_dual(inst: IncentiveAssignment, workers: Workers, layout: Layout, o
 class Rule:
     """One repair step, replayed by every part: ``kind`` is "limit" (treatment ``which``),
     "segment" (budgeted segment ``which``), "budget", or "fill" (segment ``which``, -1 for
-    users without a segment budget); users whose key is >= ``key`` move (fill: > ``key``)."""
+    users without a segment budget). Users whose key is above ``key`` move; those at it move
+    in table order, part p within ``ties[p]`` of weight (a downgrade until it frees that
+    much, a fill while it fits)."""
 
     kind: str
     which: int
     key: int
+    ties: tuple[float, ...] = ()
 
 
 def _targets(part: Part, layout: Layout, scores: np.ndarray, choice: np.ndarray, rule_kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -261,8 +269,15 @@ def _replay(part: Part, layout: Layout, theta: np.ndarray, rules: list[Rule]) ->
         choice, _ = _best(scores)
     for rule in rules[len(done) :]:
         target, key = _targets(part, layout, scores, choice, rule.kind)
-        move = _movers(part, layout, choice, rule.kind, rule.which)
-        move &= (key > np.uint64(rule.key)) if rule.kind == "fill" else (key >= np.uint64(rule.key))
+        movers = _movers(part, layout, choice, rule.kind, rule.which)
+        move = movers & (key > np.uint64(rule.key))
+        allowance = rule.ties[part.index] if rule.ties else 0.0
+        if allowance > 0:
+            tied = np.flatnonzero(movers & (key == np.uint64(rule.key)))
+            w = _weights(part, layout, choice, target, rule.kind)[tied]
+            done_before = np.cumsum(w) - w
+            take = (done_before + w <= allowance * (1 + 1e-12)) if rule.kind == "fill" else (done_before < allowance)
+            move[tied[take]] = True
         choice = np.where(move, target, choice).astype(np.int8)
     part.memo["replay"] = (theta.tobytes(), tuple(rules), scores, choice)
     return choice, scores
@@ -276,13 +291,25 @@ def _weights(part: Part, layout: Layout, choice: np.ndarray, target: np.ndarray,
 
 
 def _rule_histogram(part: Part, layout: Layout, theta: np.ndarray, rules: list[Rule], kind: str, which: int, prefix: int, shift: int) -> Any:
-    choice, scores = _replay(part, layout, theta, rules)
-    target, key = _targets(part, layout, scores, choice, kind)
-    move = _movers(part, layout, choice, kind, which) & (key > 0)
-    V, _ = part.data
-    w = _weights(part, layout, choice, target, kind)[move]
-    gain = (_pick(V, target) - _pick(V, choice))[move]
-    return radix_histogram(key[move], w, gain, prefix, shift)
+    """Radix histogram of a candidate rule's moves (weight: usage freed or consumed; value:
+    value gained); the moves are remembered across the selection's rounds."""
+    step = (theta.tobytes(), tuple(rules), kind, which)
+    memo = part.memo.get("moves")
+    if memo is None or memo[0] != step:
+        choice, scores = _replay(part, layout, theta, rules)
+        target, key = _targets(part, layout, scores, choice, kind)
+        move = _movers(part, layout, choice, kind, which) & (key > 0)
+        V, _ = part.data
+        items = (key[move], _weights(part, layout, choice, target, kind)[move], (_pick(V, target) - _pick(V, choice))[move])
+        memo = part.memo["moves"] = (step, items)
+    keys, weights, gains = memo[1]
+    return radix_histogram(keys, weights, gains, prefix, shift)
+
+
+def _tie_weight(part: Part, layout: Layout, theta: np.ndarray, rules: list[Rule], kind: str, which: int, key: int) -> float:
+    _rule_histogram(part, layout, theta, rules, kind, which, 0, 64 - BITS)  # the moves, remembered
+    keys, weights, _ = part.memo["moves"][1]
+    return float(weights[keys == np.uint64(key)].sum())
 
 
 def _usage_after(part: Part, layout: Layout, theta: np.ndarray, rules: list[Rule]) -> np.ndarray:
@@ -305,21 +332,26 @@ def repair(inst: IncentiveAssignment, workers: Workers, layout: Layout, theta: n
         return np.sum(workers.map(_usage_after, layout, theta, rules), axis=0)
 
     def add(kind: str, which: int, amount: float) -> None:
+        """Downgrades freeing at least ``amount``, or a fill within ``amount``, least loss
+        (most gain) per unit first; ties at the threshold in table order."""
         hist = lambda prefix, shift: summed(workers.map(_rule_histogram, layout, theta, rules, kind, which, prefix, shift))  # noqa: E731
         found = select(hist, amount)
-        if kind == "fill":
-            rules.append(Rule(kind, which, 0 if found is None else found.key))
-        elif found is not None:
-            rules.append(Rule(kind, which, found.key))
-        else:  # moving every candidate is just enough (or rounding): move them all
-            rules.append(Rule(kind, which, 1))
+        if found is None:  # every candidate fits (fill), or moving them all is not more than needed
+            rules.append(Rule(kind, which, 0))
+            return
+        left = amount - found.above_weight
+        ties = []
+        for weight in workers.map(_tie_weight, layout, theta, rules, kind, which, found.key):
+            ties.append(max(0.0, min(left, weight)))
+            left -= weight
+        rules.append(Rule(kind, which, found.key, tuple(ties)))
 
     n_lim = len(layout.limited)
     used = usage()
     for i, t in enumerate(layout.limited):
         excess = used[1 + i] - rhs[1 + i]
         if excess > 0:
-            add("limit", t, excess - 0.5)  # counts: moving more than excess - 1/2 users means >= excess
+            add("limit", t, excess)
             used = usage()
     # Moves go to strictly cheaper choices, so after at most T + 1 rounds everyone left is at "none".
     for k in range(len(layout.segments)):
@@ -347,8 +379,8 @@ def repair(inst: IncentiveAssignment, workers: Workers, layout: Layout, theta: n
 
 def solve(inst: IncentiveAssignment, workers: Workers, options: SolverOptions, started: float) -> MethodOutput:
     layout = Layout.of(inst)
-    deadline = math.inf if options.time_limit_s is None else started + 0.85 * options.time_limit_s
-    bound, theta, lower = minimise_dual(inst, workers, layout, options, deadline)
+    end = math.inf if options.time_limit_s is None else started + options.time_limit_s
+    bound, theta, lower = minimise_dual(inst, workers, layout, options, end)
     log.info("dual: %.10g (model lower %.10g) in %.2f s", bound, lower, time.perf_counter() - started)
     rules = repair(inst, workers, layout, theta)
     plan = Plan.gather(workers.map(_finish, inst, layout, theta, rules))

@@ -40,6 +40,11 @@ def run(inst: IncentiveAssignment, backend: str | None, options: SolverOptions) 
     T, n = V.shape
     t_idx, u_idx = np.nonzero(V > 0)
     k = len(t_idx)
+    if k == 0:  # no treatment is worth giving: "none" for everyone is optimal
+        totals = Totals()
+        for c in chunks:
+            totals.add(inst, np.full(len(c), NONE, np.int8), np.zeros(len(c)), np.zeros(len(c)), c.segment, c.segment_names)
+        return MethodOutput(Status.OPTIMAL, 0.0, 0.0, totals.summary() | {"budget": inst.budget}, attachments={"choice": np.full(n, NONE, np.int8)})
     model = LinearModel(name=inst.name, maximize=True)
     x = model.add_variables("x", k, ub=1.0, cost=V[t_idx, u_idx], integer=True)
     model.add_constraints("one_per_user", n, u_idx, x, 1.0, hi=1.0)
