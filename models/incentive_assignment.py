@@ -458,21 +458,12 @@ def evaluate(inst: IncentiveAssignment, solution: dict[str, Any]) -> Evaluation:
     totals = Totals()
     ids = UniqueIds()
     seen = 0
-    for chunk in iter_chunks(inst):
+    for chunk, part_totals, bad_row in _checked_chunks(inst, choice):
         ids.add(chunk)
-        part = choice[chunk.offset : chunk.offset + len(chunk)]
-        if len(part) != len(chunk):
-            break
-        bad = (part < NONE) | (part >= len(inst.treatments))
-        if bad.any():
-            violations.append(f"{row_name(inst, chunk.offset + int(np.flatnonzero(bad)[0]))}: treatment index out of range")
-            part = np.where(bad, NONE, part)
-        rows = np.arange(len(chunk))
-        pick = np.where(part >= 0, part, 0)
-        value = np.where(part >= 0, chunk.value[pick, rows], 0.0)
-        cost = np.where(part >= 0, chunk.cost[pick, rows], 0.0)
-        totals.add(inst, part, value, cost, chunk.segment, chunk.segment_names)
         seen += len(chunk)
+        if bad_row is not None:
+            violations.append(f"{row_name(inst, bad_row)}: treatment index out of range")
+        totals.merge(part_totals)
     ids.check(inst)
     if seen != len(choice):
         violations.append(f"the plan has {len(choice):,} users, the table {seen:,}")
@@ -492,6 +483,35 @@ def evaluate(inst: IncentiveAssignment, solution: dict[str, Any]) -> Evaluation:
     if missing:
         details["segment_budgets_without_users"] = missing
     return Evaluation(objective=totals.value, violations=violations, details=details)
+
+
+def _checked_chunks(inst: IncentiveAssignment, choice: np.ndarray) -> Iterator[tuple[Chunk, Totals, int | None]]:
+    """Each chunk of the table (ids only kept) with the totals of its users' choices and the
+    first row whose choice is out of range; Parquet row groups are read on two threads."""
+
+    def check(chunk: Chunk) -> tuple[Chunk, Totals, int | None]:
+        part = choice[chunk.offset : chunk.offset + len(chunk)]
+        totals, bad_row = Totals(), None
+        if len(part) == len(chunk):
+            bad = (part < NONE) | (part >= len(inst.treatments))
+            if bad.any():
+                bad_row = chunk.offset + int(np.flatnonzero(bad)[0])
+                part = np.where(bad, NONE, part)
+            rows = np.arange(len(chunk))
+            pick = np.where(part >= 0, part, 0)
+            value = np.where(part >= 0, chunk.value[pick, rows], 0.0)
+            cost = np.where(part >= 0, chunk.cost[pick, rows], 0.0)
+            totals.add(inst, part, value, cost, chunk.segment, chunk.segment_names)
+        empty = np.zeros((0, len(chunk)))
+        return Chunk(chunk.offset, chunk.ids, empty, empty, chunk.segment[:0], [], chunk.budgeted[:0]), totals, bad_row
+
+    if inst.table_path.suffix.lower() != ".parquet":
+        yield from (check(chunk) for chunk in iter_chunks(inst))
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(2, os.cpu_count() or 1)) as pool:
+        yield from pool.map(lambda part: check(read_part(inst, part)), parquet_parts(inst))
 
 
 def read_plan(inst: IncentiveAssignment, path: Path) -> tuple[np.ndarray, list[str]]:

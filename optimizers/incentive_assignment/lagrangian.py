@@ -170,7 +170,7 @@ def minimise_dual(inst: IncentiveAssignment, workers: Workers, layout: Layout, o
     box = np.concatenate([[ratio * 1.01 + 1e-9], np.full(len(layout.limited), top * 1.01 + 1e-9), np.full(len(layout.segments), ratio * 1.01 + 1e-9)])
     bundle = Bundle(box)
     theta = np.zeros(layout.size)
-    tolerance = min(options.gap, 1e-4) * 0.05
+    tolerance = 1e-8  # relative; the plan repaired at loose multipliers loses far more than their dual gap
     repair_passes = 10 * (2 + len(layout.limited) + 2 * len(layout.segments))  # about what repair() costs, in dual steps
     for step in range(MAX_STEPS):
         began = time.perf_counter()
