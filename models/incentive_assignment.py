@@ -319,6 +319,21 @@ def to_chunk(inst: IncentiveAssignment, table: Any, offset: int) -> Chunk:
     return Chunk(offset, ids, value, cost, codes, names, budgeted)
 
 
+def chosen(table: np.ndarray, choice: np.ndarray) -> np.ndarray:
+    """Per user, the entry of ``table`` (treatment, user) for its choice; 0 for none."""
+    pick = np.maximum(choice, 0).astype(np.intp)[None, :]
+    return np.where(choice >= 0, np.take_along_axis(table, pick, 0)[0], 0.0)
+
+
+def totals_of(inst: IncentiveAssignment, chunks: list[Chunk], choice: np.ndarray) -> Totals:
+    """The totals of a plan over chunks held in memory."""
+    totals = Totals()
+    for c in chunks:
+        part = choice[c.offset : c.offset + len(c)]
+        totals.add(inst, part, chosen(c.value, part), chosen(c.cost, part), c.segment, c.segment_names)
+    return totals
+
+
 class UniqueIds:
     """Finds a repeated user_id across chunks. Increasing integer ids (the common case) are
     checked chunk by chunk; anything else is gathered and checked at the end."""
@@ -497,11 +512,7 @@ def _checked_chunks(inst: IncentiveAssignment, choice: np.ndarray) -> Iterator[t
             if bad.any():
                 bad_row = chunk.offset + int(np.flatnonzero(bad)[0])
                 part = np.where(bad, NONE, part)
-            rows = np.arange(len(chunk))
-            pick = np.where(part >= 0, part, 0)
-            value = np.where(part >= 0, chunk.value[pick, rows], 0.0)
-            cost = np.where(part >= 0, chunk.cost[pick, rows], 0.0)
-            totals.add(inst, part, value, cost, chunk.segment, chunk.segment_names)
+            totals.add(inst, part, chosen(chunk.value, part), chosen(chunk.cost, part), chunk.segment, chunk.segment_names)
         empty = np.zeros((0, len(chunk)))
         return Chunk(chunk.offset, chunk.ids, empty, empty, chunk.segment[:0], [], chunk.budgeted[:0]), totals, bad_row
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.incentive_assignment import NONE, IncentiveAssignment, iter_chunks
+from models.incentive_assignment import NONE, IncentiveAssignment, Totals, chosen, iter_chunks
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status
 
@@ -25,7 +25,7 @@ def run(inst: IncentiveAssignment, backend: str | None, options: SolverOptions) 
     chunks = list(iter_chunks(inst))
     V = np.concatenate([c.value for c in chunks], axis=1)
     C = np.concatenate([c.cost for c in chunks], axis=1)
-    segment = [(c.segment, c.segment_names) for c in chunks]
+    segment = [(c.offset, len(c), c.segment, c.segment_names) for c in chunks]
     del chunks
 
     def choose(lam: float) -> tuple[np.ndarray, float, float]:
@@ -49,19 +49,11 @@ def run(inst: IncentiveAssignment, backend: str | None, options: SolverOptions) 
         choice, spend, dual = choose(hi)
         bound = min(bound, dual)
     choice = choice.astype(np.int8)
-    rows = np.arange(V.shape[1])
-    pick = np.maximum(choice, 0)
-    value = float(np.where(choice >= 0, V[pick, rows], 0.0).sum())
-    from models.incentive_assignment import Totals
-
     totals = Totals()
-    offset = 0
-    for seg, names in segment:
-        m = len(seg)
+    for offset, m, seg, names in segment:
         part = choice[offset : offset + m]
-        totals.add(inst, part, np.where(part >= 0, V[pick[offset : offset + m], rows[:m] + offset], 0.0),
-                   np.where(part >= 0, C[pick[offset : offset + m], rows[:m] + offset], 0.0), seg, names)
-        offset += m
+        totals.add(inst, part, chosen(V[:, offset : offset + m], part), chosen(C[:, offset : offset + m], part), seg, names)
+    value = totals.value
     bound = max(bound, value)
     status = Status.OPTIMAL if bound - value <= options.gap * max(1.0, abs(value)) else Status.FEASIBLE
     solution = totals.summary() | {"budget": inst.budget}

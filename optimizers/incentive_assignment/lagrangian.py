@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linprog
 
-from models.incentive_assignment import NONE, Chunk, IncentiveAssignment
+from models.incentive_assignment import NONE, Chunk, IncentiveAssignment, chosen
 from optimizers.incentive_assignment.parts import BITS, Part, Workers, order_key, radix_histogram, select, summed
 from optimizers.incentive_assignment.plan import Plan, summarize
 from optimizers.registry import MethodOutput
@@ -92,14 +92,10 @@ def _best(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _usage(part: Part, layout: Layout, choice: np.ndarray) -> np.ndarray:
     """(spend, users of each limited treatment, spend of each budgeted segment) of a choice."""
     V, C = part.data
-    cost = _pick(C, choice)
+    cost = chosen(C, choice)
     counts = np.bincount(choice[choice >= 0].astype(np.int64), minlength=layout.T)[list(layout.limited)]
     seg = np.bincount(part.budgeted.astype(np.int64) + 1, weights=cost, minlength=len(layout.segments) + 1)[1:]
     return np.concatenate([[cost.sum()], counts, seg])
-
-
-def _pick(A: np.ndarray, choice: np.ndarray) -> np.ndarray:
-    return np.where(choice >= 0, np.take_along_axis(A, np.maximum(choice, 0)[None, :].astype(np.int64), 0)[0], 0.0)
 
 
 def _dual_part(part: Part, layout: Layout, theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -217,8 +213,8 @@ def _targets(part: Part, layout: Layout, scores: np.ndarray, choice: np.ndarray,
     T, m = V.shape
     limited = np.zeros(T, bool)
     limited[list(layout.limited)] = True
-    cur_c, cur_v = _pick(C, choice), _pick(V, choice)
-    cur_s = np.where(choice >= 0, _pick(scores, choice), 0.0)
+    cur_c, cur_v = chosen(C, choice), chosen(V, choice)
+    cur_s = chosen(scores, choice)
     if rule_kind == "fill":
         gain = V - cur_v
         extra = C - cur_c
@@ -241,7 +237,7 @@ def _targets(part: Part, layout: Layout, scores: np.ndarray, choice: np.ndarray,
     alt_s = np.where(none_better, 0.0, alt_s)
     loss = cur_s - alt_s
     if rule_kind != "limit":
-        saved = cur_c - _pick(C, target.astype(np.int8))
+        saved = cur_c - chosen(C, target.astype(np.int8))
         loss = np.where(saved > 0, loss / np.where(saved > 0, saved, 1.0), np.inf)
     return target.astype(np.int8), ~order_key(np.where(np.isfinite(loss), loss, np.finfo(float).max))  # least loss first
 
@@ -251,7 +247,7 @@ def _movers(part: Part, layout: Layout, choice: np.ndarray, rule_kind: str, whic
     if rule_kind == "limit":
         return choice == which
     V, C = part.data
-    paid = _pick(C, choice) > 0
+    paid = chosen(C, choice) > 0
     if rule_kind == "segment":
         return paid & (part.budgeted == which)
     if rule_kind == "budget":
@@ -287,7 +283,7 @@ def _weights(part: Part, layout: Layout, choice: np.ndarray, target: np.ndarray,
     V, C = part.data
     if kind == "limit":
         return np.ones(part.size)
-    return np.abs(_pick(C, choice) - _pick(C, target))
+    return np.abs(chosen(C, choice) - chosen(C, target))
 
 
 def _rule_histogram(part: Part, layout: Layout, theta: np.ndarray, rules: list[Rule], kind: str, which: int, prefix: int, shift: int) -> Any:
@@ -300,7 +296,7 @@ def _rule_histogram(part: Part, layout: Layout, theta: np.ndarray, rules: list[R
         target, key = _targets(part, layout, scores, choice, kind)
         move = _movers(part, layout, choice, kind, which) & (key > 0)
         V, _ = part.data
-        items = (key[move], _weights(part, layout, choice, target, kind)[move], (_pick(V, target) - _pick(V, choice))[move])
+        items = (key[move], _weights(part, layout, choice, target, kind)[move], (chosen(V, target) - chosen(V, choice))[move])
         memo = part.memo["moves"] = (step, items)
     keys, weights, gains = memo[1]
     return radix_histogram(keys, weights, gains, prefix, shift)
@@ -320,7 +316,7 @@ def _usage_after(part: Part, layout: Layout, theta: np.ndarray, rules: list[Rule
 def _finish(part: Part, inst: IncentiveAssignment, layout: Layout, theta: np.ndarray, rules: list[Rule]) -> Any:
     choice, _ = _replay(part, layout, theta, rules)
     V, C = part.data
-    return summarize(inst, part, choice, _pick(V, choice), _pick(C, choice))
+    return summarize(inst, part, choice, chosen(V, choice), chosen(C, choice))
 
 
 def repair(inst: IncentiveAssignment, workers: Workers, layout: Layout, theta: np.ndarray) -> list[Rule]:

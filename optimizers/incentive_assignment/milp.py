@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.incentive_assignment import NONE, IncentiveAssignment, Totals, iter_chunks
+from models.incentive_assignment import NONE, IncentiveAssignment, iter_chunks, totals_of
 from optimizers.backends import solve_linear
 from optimizers.linear import LinearModel
 from optimizers.registry import MethodOutput
@@ -41,10 +41,8 @@ def run(inst: IncentiveAssignment, backend: str | None, options: SolverOptions) 
     t_idx, u_idx = np.nonzero(V > 0)
     k = len(t_idx)
     if k == 0:  # no treatment is worth giving: "none" for everyone is optimal
-        totals = Totals()
-        for c in chunks:
-            totals.add(inst, np.full(len(c), NONE, np.int8), np.zeros(len(c)), np.zeros(len(c)), c.segment, c.segment_names)
-        return MethodOutput(Status.OPTIMAL, 0.0, 0.0, totals.summary() | {"budget": inst.budget}, attachments={"choice": np.full(n, NONE, np.int8)})
+        nobody = np.full(n, NONE, np.int8)
+        return MethodOutput(Status.OPTIMAL, 0.0, 0.0, totals_of(inst, chunks, nobody).summary() | {"budget": inst.budget}, attachments={"choice": nobody})
     model = LinearModel(name=inst.name, maximize=True)
     x = model.add_variables("x", k, ub=1.0, cost=V[t_idx, u_idx], integer=True)
     model.add_constraints("one_per_user", n, u_idx, x, 1.0, hi=1.0)
@@ -62,12 +60,7 @@ def run(inst: IncentiveAssignment, backend: str | None, options: SolverOptions) 
     choice = np.full(n, NONE, np.int8)
     on = out.x[x] > 0.5
     choice[u_idx[on]] = t_idx[on]
-    totals = Totals()
-    for c in chunks:
-        part = choice[c.offset : c.offset + len(c)]
-        rows = np.arange(len(c))
-        pick = np.maximum(part, 0)
-        totals.add(inst, part, np.where(part >= 0, c.value[pick, rows], 0.0), np.where(part >= 0, c.cost[pick, rows], 0.0), c.segment, c.segment_names)
+    totals = totals_of(inst, chunks, choice)
     bound = out.bound if out.bound is not None else None
     status = out.status or Status.ERROR
     if status is Status.OPTIMAL and (relative_gap(totals.value, bound) or 0.0) > options.gap * (1 + 1e-9) + 1e-12:
