@@ -39,10 +39,10 @@ register(
     Method(
         problem="incentive_assignment",
         name="milp",
-        description="exact MILP (for small tables: the oracle in tests)",
+        description="exact MILP (small tables; the oracle in tests); default SCIP via OR-Tools",
         run=milp.run,
-        backends=("highs", "scip", "cbc", "cpsat"),
-        default_backend="highs",
+        backends=("scip", "highs", "cbc", "cpsat"),
+        default_backend="scip",
         unsupported=milp.unsupported,
     )
 )

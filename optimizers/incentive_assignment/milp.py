@@ -54,7 +54,7 @@ def run(inst: IncentiveAssignment, backend: str | None, options: SolverOptions) 
     for s, (name, cap) in enumerate(inst.segment_budgets.items()):
         sel = budgeted[u_idx] == s
         model.add_constraints(f"segment:{name}", 1, np.zeros(int(sel.sum())), x[sel], C[t_idx[sel], u_idx[sel]], hi=cap)
-    out = solve_linear(model, backend or "highs", options)
+    out = solve_linear(model, backend or "scip", options)
     if out.x is None:
         return MethodOutput(out.status or Status.ERROR, bound=out.bound, message=out.message)
     choice = np.full(n, NONE, np.int8)
