@@ -6,7 +6,7 @@ import time
 
 from models.front_warehouse import FrontWarehouse
 from optimizers.backends import BACKENDS, solve_linear
-from optimizers.front_warehouse import benders, milp, pulp_tutorial
+from optimizers.front_warehouse import benders, lagrangian, milp, pulp_tutorial
 from optimizers.front_warehouse.stochastic import mean_plan, vss_report
 from optimizers.registry import Method, MethodOutput, register, remaining
 from optimizers.result import SolverOptions, Status
@@ -69,5 +69,17 @@ register(
         description="baseline: the PuLP+CBC facility location model from tutorials (location core only)",
         run=pulp_tutorial.run,
         unsupported=pulp_tutorial.unsupported,
+    )
+)
+register(
+    Method(
+        problem="front_warehouse",
+        name="lagrangian",
+        description="location core (multi-source): Lagrangian bound by per-site knapsacks, transport-LP incumbents, "
+        "reduced-cost fixing, then the reduced MILP",
+        run=lagrangian.run,
+        backends=("highs", "scip", "cbc", "cpsat"),
+        default_backend="highs",
+        unsupported=lagrangian.unsupported,
     )
 )

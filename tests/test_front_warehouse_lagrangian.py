@@ -1,0 +1,69 @@
+"""The Lagrangian method for the location core: published optima, agreement with the MILP on
+random cities (sparse arcs, unequal capacities, existing and closed sites), valid bounds."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from models import UsageError, load_instance, parse_instance
+from models.front_warehouse import generate
+from optimizers import SolverOptions, Status, solve
+from optimizers.front_warehouse.lagrangian import Core, relax
+from tests.conftest import ORLIB
+
+OPTIMA = {r["instance"]: float(r["optimum"]) for r in csv.DictReader(open(ORLIB / "OPTIMA.tsv"), delimiter="\t")}
+
+
+@pytest.mark.parametrize("name", ["cap41", "cap64", "cap74", "cap94", "cap104", "cap124", "cap131", "cap134"])
+def test_published_optima(name):
+    inst = load_instance(ORLIB / f"{name}.txt", input_format="orlib-cap")
+    r = solve(inst, method="lagrangian")
+    assert r.status is Status.OPTIMAL and r.evaluation["feasible"]
+    assert r.objective == pytest.approx(OPTIMA[name], rel=1e-6)
+    assert r.bound <= OPTIMA[name] * (1 + 1e-9)
+
+
+def _city(seed: int, **kw) -> object:
+    doc = generate(14, 70, seed=seed, promise_minutes=None, min_share_within_promise=0.0, depot_cost_per_unit=None, **kw)
+    return parse_instance(doc)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_agrees_with_the_milp_on_random_cities(seed):
+    inst = _city(seed, capacity_ratio=1.6 + 0.3 * seed, open_sites=seed % 3, closed_sites=(seed + 1) % 3)
+    exact = solve(inst, method="milp")
+    r = solve(inst, method="lagrangian")
+    assert exact.status is Status.OPTIMAL and r.status is Status.OPTIMAL, r.message
+    assert r.objective == pytest.approx(exact.objective, rel=1e-6)
+    assert r.evaluation["feasible"] and r.bound <= exact.objective * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_every_multiplier_gives_a_lower_bound(seed):
+    inst = _city(seed, capacity_ratio=2.0)
+    opt = solve(inst, method="milp").objective
+    core, _ = Core.of(inst)
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        u = rng.uniform(-5, 60, len(core.demand))
+        assert relax(core, u).value <= opt * (1 + 1e-9)
+
+
+def test_time_limit_keeps_a_valid_bound():
+    inst = load_instance(ORLIB / "cap131.txt", input_format="orlib-cap")
+    r = solve(inst, method="lagrangian", options=SolverOptions(time_limit_s=0.5))
+    assert r.status in (Status.OPTIMAL, Status.FEASIBLE)
+    assert r.bound <= OPTIMA["cap131"] * (1 + 1e-9) and r.evaluation["feasible"]
+
+
+@pytest.mark.parametrize("kw", [{"single_source": True}, {"n_skus": 2}])
+def test_outside_the_core_is_refused(kw):
+    single = kw.pop("single_source", False)
+    doc = generate(6, 20, seed=1, promise_minutes=None, min_share_within_promise=0.0, depot_cost_per_unit=None, **kw)
+    if single:
+        doc["single_source"] = True
+    with pytest.raises(UsageError, match="location core"):
+        solve(parse_instance(doc), method="lagrangian")
