@@ -856,3 +856,25 @@ def _scenario_doc(sc: tuple[str, float, float] | dict[str, Any]) -> dict[str, An
         return dict(sc)
     name, probability, factor = sc
     return {"id": name, "probability": probability, "demand_factor": factor}
+
+
+def cornuejols(n_sites: int, n_zones: int, *, ratio: float, seed: int = 0) -> dict[str, Any]:
+    """A random capacitated location instance of Cornuejols, Sridharan and Thizy (1991), as
+    used across the literature: sites and zones uniform in the unit square, demand U[5, 35],
+    capacities U[10, 160] scaled so that total capacity = ``ratio`` x total demand, fixed
+    cost U[0, 90] + U[100, 110] x sqrt(capacity), and serving a unit costs 10 x distance
+    (arcs from coordinates, every site to every zone)."""
+    rng = np.random.default_rng([seed, n_sites, n_zones, int(ratio * 1000)])
+    sx, sy, zx, zy = rng.random(n_sites), rng.random(n_sites), rng.random(n_zones), rng.random(n_zones)
+    demand = np.round(rng.uniform(5, 35, n_zones), 3)
+    capacity = rng.uniform(10, 160, n_sites)
+    capacity = np.round(capacity * ratio * demand.sum() / capacity.sum(), 3)
+    fixed = np.round(rng.uniform(0, 90, n_sites) + rng.uniform(100, 110, n_sites) * np.sqrt(capacity), 3)
+    return {
+        "problem": PROBLEM, "schema_version": 1, "name": f"cornuejols-{n_sites}x{n_zones}-r{ratio:g}-s{seed}",
+        "skus": [{"id": "unit"}],
+        "sites": [{"id": f"s{i + 1}", "fixed_cost": float(fixed[i]), "capacity": float(capacity[i]), "x": round(float(sx[i]), 6), "y": round(float(sy[i]), 6)}
+                  for i in range(n_sites)],
+        "zones": [{"id": f"c{j + 1}", "x": round(float(zx[j]), 6), "y": round(float(zy[j]), 6), "demand": {"unit": float(demand[j])}} for j in range(n_zones)],
+        "travel": {"cost_per_unit_distance": 10.0, "minutes_per_distance": 1.0},
+    }

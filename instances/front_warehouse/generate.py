@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from models.front_warehouse import generate  # noqa: E402
+from models.front_warehouse import cornuejols, generate  # noqa: E402
 
 HERE = Path(__file__).parent
 COMMON = dict(promise_minutes=30, min_share_within_promise=0.9, max_minutes=30, cost_per_unit_km=2.0, capacity_ratio=8.0)
@@ -49,7 +49,16 @@ SCENARIO_SUITE = {
     for seed in (1, 2)
 }
 
+# Random capacitated location instances of Cornuejols, Sridharan and Thizy (1991): the location
+# core (one SKU, every site to every zone) at capacity ratios 3, 5 and 10.
+CORNUEJOLS = [(n, m, ratio, 1) for n, m in ((100, 1000), (200, 2000)) for ratio in (3, 5, 10)]
+
+
 if __name__ == "__main__":
+    (HERE / "cornuejols").mkdir(exist_ok=True)
+    for n, m, ratio, seed in CORNUEJOLS:
+        doc = cornuejols(n, m, ratio=ratio, seed=seed)
+        (HERE / "cornuejols" / f"{doc['name']}.json").write_text(json.dumps(doc) + "\n")
     for folder, examples in ((HERE, EXAMPLES), (HERE / "scenarios", SCENARIO_SUITE)):
         folder.mkdir(exist_ok=True)
         for name, kw in examples.items():
