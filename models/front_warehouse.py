@@ -767,6 +767,7 @@ def generate(
     sku_groups: bool = False,
     scenarios: list[tuple[str, float, float]] | list[dict[str, Any]] | None = None,
     name: str | None = None,
+    derive_arcs: bool = False,
 ) -> dict[str, Any]:
     """A seeded random city as a plain instance document (validate with ``parse_instance``).
 
@@ -777,7 +778,9 @@ def generate(
     costs grow with capacity and towards the centre (``rent_scale`` < 1 for networks where
     rent is a small share of the cost, as for daily city plans); total site capacity is
     ``capacity_ratio`` times the demand volume of the largest scenario (Cornuejols et al.
-    style). Arcs exist up to ``max_minutes``. ``scenarios`` are (id, probability, factor)
+    style). Arcs exist up to ``max_minutes``, listed (cost 1 + ``cost_per_unit_km`` x km) or,
+    with ``derive_arcs``, left to ``travel`` (cost ``cost_per_unit_km`` x km), which keeps
+    city-scale files small. ``scenarios`` are (id, probability, factor)
     tuples or full scenario documents (pre-sale, transfers, overrides).
     """
     rng = np.random.default_rng(seed)
@@ -811,13 +814,14 @@ def generate(
     for i in range(open_sites, open_sites + closed_sites):
         status[i] = "closed"
 
-    dist = np.hypot(sx[:, None] - zx[None, :], sy[:, None] - zy[None, :])
-    minutes = dist * minutes_per_km
     arcs = []
-    for i, j in zip(*np.nonzero(minutes <= (max_minutes if max_minutes is not None else np.inf))):
-        arcs.append(
-            {"site": f"fw-{i + 1:03d}", "zone": f"z-{j + 1:04d}", "cost_per_unit": round(float(1.0 + cost_per_unit_km * dist[i, j]), 3), "minutes": round(float(minutes[i, j]), 1)}
-        )
+    if not derive_arcs:
+        dist = np.hypot(sx[:, None] - zx[None, :], sy[:, None] - zy[None, :])
+        minutes = dist * minutes_per_km
+        for i, j in zip(*np.nonzero(minutes <= (max_minutes if max_minutes is not None else np.inf))):
+            arcs.append(
+                {"site": f"fw-{i + 1:03d}", "zone": f"z-{j + 1:04d}", "cost_per_unit": round(float(1.0 + cost_per_unit_km * dist[i, j]), 3), "minutes": round(float(minutes[i, j]), 1)}
+            )
     sites = []
     for i in range(n_sites):
         site: dict[str, Any] = {"id": f"fw-{i + 1:03d}", "fixed_cost": float(fixed[i]), "capacity": float(cap[i]), "x": round(float(sx[i]), 3), "y": round(float(sy[i]), 3), "status": status[i]}
@@ -834,8 +838,11 @@ def generate(
             {"id": f"z-{j + 1:04d}", "x": round(float(zx[j]), 3), "y": round(float(zy[j]), 3), "demand": {s["id"]: float(demand[j, k]) for k, s in enumerate(skus)}}
             for j in range(n_zones)
         ],
-        "arcs": arcs,
     }
+    if derive_arcs:
+        doc["travel"] = {"cost_per_unit_distance": cost_per_unit_km, "minutes_per_distance": minutes_per_km, "max_minutes": max_minutes}
+    else:
+        doc["arcs"] = arcs
     if depot_cost_per_unit is not None:
         doc["depot"] = {"cost_per_unit": depot_cost_per_unit}
     if lost_sale_cost is not None:

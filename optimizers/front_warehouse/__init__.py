@@ -75,8 +75,9 @@ register(
     Method(
         problem="front_warehouse",
         name="lagrangian",
-        description="location core (multi-source): Lagrangian bound by per-site knapsacks, transport-LP incumbents, "
-        "reduced-cost fixing, then the reduced MILP",
+        description="location core (multi-source): Lagrangian bounds by per-site knapsacks, transport-LP incumbents with "
+        "local search, fixing by Lagrangian bounds, branch and bound on the sites; single-source: that bound, and "
+        "the plan's sites assigned one per zone by a MILP on the backend",
         run=lagrangian.run,
         backends=("highs", "scip", "cbc", "cpsat"),
         default_backend="highs",

@@ -1,4 +1,4 @@
-r"""The location core by Lagrangian relaxation, reduced-cost fixing and a reduced MILP.
+r"""The location core by Lagrangian relaxation and branch and bound on the sites.
 
 Location core: one SKU, one scenario, every zone served by the sites (no depot, lost sales
 or promise), multi-source. With Q_i the capacity in units and arcs a = (i, j) of cost c_a:
@@ -10,20 +10,23 @@ or promise), multi-source. With Q_i the capacity in units and arcs a = (i, j) of
 
 For fixed u the problem splits by site: v_i = f_i + K_i(u) with K_i the continuous knapsack
 min sum_a (c_a - u_j) x_a, sum x_a <= Q_i, 0 <= x_a <= d_j (most negative reduced cost
-first), and L(u) = sum_j u_j d_j + min { sum_i v_i y_i : sum_i Q_i y_i >= D } (the cheapest
-sites, exact when capacities are equal, else its LP relaxation). Every L(u) is a lower bound;
-u follows subgradient steps (Polyak, towards the incumbent). Incumbents: the subproblem's
-sites (topped up to the demand), flows by a transportation LP, unused sites dropped.
-Fixing: a site whose opposite state raises L above the incumbent keeps its state; the rest
-is a much smaller MILP (the strong formulation, any backend) that closes the gap.
+first), and L(u) = sum_j u_j d_j + min { sum_i v_i y_i : sum_i Q_i y_i >= D } (a covering
+knapsack: greedy when capacities are equal, else dynamic programming on a capacity grid).
+Every L(u) is a lower bound; u follows subgradient steps (Polyak, towards the incumbent).
+Incumbents: the subproblem's sites (topped up to the demand), flows by a transportation LP,
+then add / drop / swap local search. Fixing: a site whose other state raises L above the
+cutoff (incumbent less the gap) keeps its state. Branch and bound on the sites closes the
+gap: each node re-bounds the restricted core from its parent's multipliers, fixes what it
+can, and branches on the site whose weaker child bound is highest.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,10 +41,12 @@ log = logging.getLogger(__name__)
 STEPS = 600  # subgradient steps at most
 PATIENCE = 25  # steps without a better bound before the step size halves
 LP_EVERY = 4  # steps between transport LPs for incumbents
+LP_SHARE = 0.5  # of the subgradient time, at most, in those LPs
 FLIP_EVERY = 5  # steps between updates of the per-site bounds used for fixing
 COVER_GRID = 20_000  # capacity steps of the covering knapsack
-FIX_ROUNDS = 6  # rounds of bounding with the fixed sites held
-FIX_STEPS = 150  # subgradient steps per round
+NODE_STEPS = 40  # subgradient steps per branch-and-bound node
+NODE_THETA = 0.5  # their first step size factor
+NODE_PATIENCE = 8  # steps without a better bound before it halves
 SWAPS = 60  # swap moves tried per pass of the local search
 TRANSPORT_ARCS_PER_ZONE = 6  # arcs into each zone that a transportation LP starts with
 
@@ -54,10 +59,9 @@ def unsupported(inst: FrontWarehouse) -> str | None:
         "lost sales": bool(inst.lost_sale_cost),
         "a promise share": inst.service is not None and inst.service.min_share_within_promise > 0,
         "max_open_sites": inst.max_open_sites is not None,
-        "single sourcing": bool(inst.single_source),
     }
     found = [name for name, present in extras.items() if present]
-    return f"covers the multi-source location core only; this instance has {', '.join(found)} (use --method milp)" if found else None
+    return f"covers the location core only; this instance has {', '.join(found)} (use --method milp)" if found else None
 
 
 @dataclass
@@ -95,20 +99,28 @@ class Relaxation:
 
 
 def _knapsacks(core: Core, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """v_i = f_i + K_i(u), and each arc's flow in its site's knapsack."""
+    """v_i = f_i + K_i(u), and each arc's flow in its site's knapsack. A site whose arcs of
+    negative reduced cost fit in its capacity takes them all; only the others are sorted."""
     I = len(core.fixed)
     reduced = core.cost - u[core.zone]
     neg = np.flatnonzero(reduced < 0)
-    order = neg[np.lexsort((reduced[neg], core.site[neg]))]
-    s = core.site[order]
-    d = core.demand[core.zone[order]]
-    cum = np.cumsum(d)
-    start = np.searchsorted(s, np.arange(I))  # first position of each site in the order
-    before = cum - d - np.concatenate([[0.0], cum])[start[s]]
-    take = np.clip(core.units[s] - before, 0.0, d)
+    d_neg = core.demand[core.zone[neg]]
+    full = np.bincount(core.site[neg], weights=d_neg, minlength=I) > core.units
     flow = np.zeros(len(core.cost))
-    flow[order] = take
-    K = np.bincount(s, weights=reduced[order] * take, minlength=I)
+    easy = ~full[core.site[neg]]
+    flow[neg[easy]] = d_neg[easy]
+    hard = neg[~easy]
+    if len(hard):
+        r = reduced[hard]
+        low = float(r.min())
+        order = hard[np.argsort(core.site[hard] + 0.5 * (r - low) / -low)]  # by site, then reduced cost
+        s = core.site[order]
+        d = core.demand[core.zone[order]]
+        cum = np.cumsum(d)
+        first = np.r_[True, s[1:] != s[:-1]]
+        before = cum - d - np.maximum.accumulate(np.where(first, cum - d, 0.0))  # demand ahead within the site
+        flow[order] = np.clip(core.units[s] - before, 0.0, d)
+    K = np.bincount(core.site[neg], weights=reduced[neg] * flow[neg], minlength=I)
     return core.fixed + K, flow
 
 
@@ -242,7 +254,7 @@ class Search:
 
 
 def subgradient(core: Core, deadline: float, search: Search, *, base: Core | None = None, start: np.ndarray | None = None,
-                theta: float = 2.0, steps: int = STEPS) -> Search:
+                theta: float = 2.0, steps: int = STEPS, lp_every: float = LP_EVERY, patience: int = PATIENCE) -> Search:
     """Raise the bound on ``core`` by subgradient steps from ``start``; incumbents are priced
     on ``base`` (the unrestricted core, when ``core`` has sites fixed)."""
     base = base or core
@@ -253,23 +265,26 @@ def subgradient(core: Core, deadline: float, search: Search, *, base: Core | Non
         u = np.where(np.isfinite(u), u, 0.0) + per_unit_fixed
     else:
         u = start.copy()
-    since, last_lp = 0, -LP_EVERY
+    since, last_lp = 0, -lp_every
     search.tried = search.tried or set()
+    began, lp_time = time.perf_counter(), 0.0
     for step in range(steps):
         r = relax(core, u)
         if step % FLIP_EVERY == 0:
             _flip_bounds(core, u, r, search)
         if search.best_u is None or r.value > search.best_bound + 1e-9 * abs(search.best_bound):
             search.best_bound, search.best_u, search.best_relaxation, since = r.value, u.copy(), r, 0
-            if step >= last_lp + LP_EVERY:  # incumbents from improving points, not every step: each is an LP
+            # incumbents from improving points, not every step: each is an LP (at most LP_SHARE of the time)
+            if step >= last_lp + lp_every and lp_time <= LP_SHARE * (time.perf_counter() - began):
+                lp_began = time.perf_counter()
                 _incumbent(core, base, r, search)
-                last_lp = step
+                last_lp, lp_time = step, lp_time + time.perf_counter() - lp_began
         else:
             since += 1
-            if since >= PATIENCE:
+            if since >= patience:
                 theta, since = theta / 2, 0
-        gap = search.upper - search.best_bound
-        if gap <= 1e-7 * max(1.0, abs(search.upper)) or theta < 1e-4 or time.perf_counter() > deadline:
+        closed = math.isfinite(search.upper) and search.upper - search.best_bound <= 1e-7 * max(1.0, abs(search.upper))
+        if closed or theta < 1e-4 or time.perf_counter() > deadline:
             break
         norm = float(r.slope @ r.slope)
         if norm <= 1e-12:
@@ -283,6 +298,13 @@ def subgradient(core: Core, deadline: float, search: Search, *, base: Core | Non
 
 def _incumbent(core: Core, base: Core, r: Relaxation, search: Search) -> None:
     sites = r.open.copy()
+    reach = np.zeros(len(core.demand), bool)
+    reach[core.zone[sites[core.site]]] = True
+    if not reach.all():  # zones no open site reaches: open the site of least v_i into each
+        into = np.flatnonzero(~reach[core.zone])
+        into = into[np.lexsort((r.site_value[core.site[into]], core.zone[into]))]
+        first = into[np.r_[True, core.zone[into][1:] != core.zone[into][:-1]]]
+        sites[core.site[first]] = True
     short = core.total - core.units[sites].sum()
     if short > 0:  # top up with the cheapest capacity
         for i in np.argsort(np.where(sites | ~np.isfinite(core.fixed), np.inf, r.site_value / np.maximum(core.units, 1e-12))):
@@ -361,16 +383,16 @@ def restrict(core: Core, fixed: dict[int, bool]) -> Core:
             must[i] = True
         else:
             fixed_cost[i] = math.inf
-    return replace(core, fixed=fixed_cost, must=must)
+    keep = np.isfinite(fixed_cost)[core.site]
+    return replace(core, fixed=fixed_cost, must=must, site=core.site[keep], zone=core.zone[keep], cost=core.cost[keep])
 
 
-def fixings(core: Core, search: Search) -> dict[int, bool]:
-    """Sites whose opposite state provably costs at least the incumbent (at any multipliers met)."""
+def fixings(core: Core, search: Search, cut: float) -> dict[int, bool]:
+    """Sites whose opposite state provably costs at least ``cut`` (at any multipliers met)."""
     assert search.best_relaxation is not None and search.best_u is not None
     _flip_bounds(core, search.best_u, search.best_relaxation, search)
     assert search.if_open is not None and search.if_closed is not None
     out = {}
-    cut = search.upper * (1 - 1e-12)
     for i in range(len(core.fixed)):
         if core.must[i] or not np.isfinite(core.fixed[i]):
             continue
@@ -382,82 +404,206 @@ def fixings(core: Core, search: Search) -> dict[int, bool]:
 
 
 def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> MethodOutput:
+    if inst.single_source:
+        return _single_source(inst, backend or "highs", options)
+    return _multi_source(inst, options)[0]
+
+
+def _multi_source(inst: FrontWarehouse, options: SolverOptions) -> tuple[MethodOutput, Core, Search]:
     started = time.perf_counter()
     limit = options.time_limit_s
-    end = math.inf if limit is None else started + limit
+    end = math.inf if limit is None else started + limit - 0.05
     core, net = Core.of(inst)
-    search = subgradient(core, started + (0.3 * limit if limit else 60.0), Search())
+    search = subgradient(core, min(end, started + (0.3 * limit if limit else 60.0)), Search())
     log.info("subgradient: %.2f s, %d transport LPs", time.perf_counter() - started, len(search.tried or ()))
     if search.flow is not None:
         before = search.upper
-        local_search(core, search, started + (0.4 * limit if limit else 90.0))
+        local_search(core, search, min(end, started + (0.4 * limit if limit else 90.0)))
         log.info("local search: incumbent %.10g -> %.10g after %.2f s", before, search.upper, time.perf_counter() - started)
-    bound = search.best_bound
-    meta: dict[str, Any] = {"lagrangian_bound": bound}
-    fixed = fixings(core, search) if math.isfinite(search.upper) else {}
-    bound = _fix_rounds(core, search, fixed, bound, started + (0.5 * limit if limit else 120.0))
-    meta.update(heuristic_upper=search.upper, restricted_bound=bound)
-    solution = _solution(inst, net, core, search.flow) if search.flow is not None else None
-    objective = search.upper if solution is not None else None
-    early = relative_gap(objective, bound)
-    if objective is not None and early is not None and early <= options.gap:
-        return MethodOutput(Status.OPTIMAL, objective, min(bound, objective), solution, meta=meta)
-    meta["fixed_open"] = sum(1 for s in fixed.values() if s)
-    meta["fixed_closed"] = sum(1 for s in fixed.values() if not s)
-    sites = [s.model_copy(update={"status": ("open" if fixed[i] else "closed")}) if i in fixed else s for i, s in enumerate(inst.sites)]
-    reduced = inst.model_copy(update={"sites": sites})
-    left = None if limit is None else max(0.05, end - time.perf_counter())
-    log.info("lagrangian: bound %.10g, incumbent %.10g; %d sites fixed of %d; reduced MILP", bound, search.upper, len(fixed), len(sites))
-    out = _reduced_milp(reduced, core, backend or "highs", replace(options, time_limit_s=left))
-    if out.objective is not None and (objective is None or out.objective < objective):
-        objective, solution = out.objective, out.solution
-    if out.status is Status.INFEASIBLE:  # nothing better than the incumbent in the reduced space
-        reduced_bound = search.upper
-    else:
-        reduced_bound = out.bound if out.bound is not None else -math.inf
-    bound = max(bound, min(search.upper, reduced_bound))
-    if objective is None:
-        return MethodOutput(Status.NO_SOLUTION, bound=bound if math.isfinite(bound) else None, message=out.message, meta=meta)
+    meta: dict[str, Any] = {"lagrangian_bound": search.best_bound, "heuristic_upper": search.upper}
+    if search.flow is None:
+        bound = search.best_bound
+        message = "no plan found within the time limit" if time.perf_counter() >= end else "no plan found"
+        return MethodOutput(Status.NO_SOLUTION, bound=bound if math.isfinite(bound) else None, message=message, meta=meta), core, search
+    tree = BranchAndBound(core, search, options.gap)
+    bound = tree.run(end)
+    meta.update(nodes=tree.nodes, open_nodes=len(tree.heap), fixed_at_root=tree.fixed_at_root)
+    solution = _solution(inst, net, core, search.flow)
+    objective = search.upper
     bound = min(bound, objective)
     gap = relative_gap(objective, bound)
     status = Status.OPTIMAL if gap is not None and gap <= options.gap * (1 + 1e-9) + 1e-12 else Status.FEASIBLE
-    return MethodOutput(status, objective, bound, solution, message=out.message if status is not Status.OPTIMAL else "", meta=meta)
+    message = "" if status is Status.OPTIMAL else f"time limit: {len(tree.heap)} open nodes after {tree.nodes}"
+    return MethodOutput(status, objective, bound, solution, message=message, meta=meta), core, search
 
 
-def _fix_rounds(core: Core, search: Search, fixed: dict[int, bool], bound: float, deadline: float) -> float:
-    """Bound the sites left free again with the fixed ones held (fewer sites, a higher bound,
-    more fixing), until nothing new is fixed. Any plan cheaper than the incumbent has the fixed
-    sites in their states, so min(incumbent, the restricted bound) bounds the optimum; returns
-    the best such bound. ``fixed`` grows in place."""
-    assert search.best_u is not None or not fixed
-    for _ in range(FIX_ROUNDS):
-        if not fixed or time.perf_counter() > deadline or not math.isfinite(search.upper):
+def _single_source(inst: FrontWarehouse, backend: str, options: SolverOptions) -> MethodOutput:
+    """Single sourcing: the multi-source optimum is a relaxation, so its bound holds (on
+    OR-Library capa/b/c the two optima differ by under 0.01%). The plan: its open sites serve
+    the zones one site each (a generalised assignment MILP on ``backend``); if they cannot, the
+    cheapest closed sites by Lagrangian site value join as candidates, a few more each time.
+    If the gap is still above ``options.gap``, the whole single-source MILP runs in the time
+    left (on small instances it proves the optimum; at the scale of capa/b/c it rarely beats
+    the assignment plan, so give a ``gap`` such as 5e-3 or a time limit there)."""
+    started = time.perf_counter()
+    limit = options.time_limit_s
+    relaxed, core, search = _multi_source(inst.model_copy(update={"single_source": False}),
+                                          replace(options, time_limit_s=None if limit is None else 0.5 * limit))
+    meta = {"multi_source_" + k: v for k, v in relaxed.meta.items()}
+    meta.update(multi_source_objective=relaxed.objective, multi_source_status=relaxed.status.value)
+    if relaxed.solution is None or search.best_relaxation is None:
+        return MethodOutput(relaxed.status, bound=relaxed.bound, message=relaxed.message, meta=meta)
+    bound = relaxed.bound if relaxed.bound is not None else -math.inf
+    site_pos = {s.id: i for i, s in enumerate(inst.sites)}
+    chosen = np.zeros(len(inst.sites), bool)
+    chosen[[site_pos[s] for s in relaxed.solution["open_sites"]]] = True
+    value = search.best_relaxation.site_value
+    out = MethodOutput(Status.NO_SOLUTION)
+    for widen in (0, 2, 8, len(inst.sites)):
+        extra = np.zeros(len(inst.sites), bool)
+        spare = np.flatnonzero(~chosen & np.isfinite(core.fixed))
+        extra[spare[np.argsort(value[spare])][:widen]] = True
+        status = ["open" if chosen[i] and not extra[i] else ("candidate" if extra[i] or core.must[i] else "closed") for i in range(len(inst.sites))]
+        status = [("open" if core.must[i] else st) for i, st in enumerate(status)]
+        reduced = inst.model_copy(update={"sites": [s.model_copy(update={"status": st}) for s, st in zip(inst.sites, status, strict=True)]})
+        left = None if limit is None else max(0.05, started + limit - 0.05 - time.perf_counter())
+        out = _assignment_milp(reduced, backend, replace(options, time_limit_s=left))
+        meta.update(assignment_status=out.status.value, assignment_candidates=int(widen))
+        if out.objective is not None or (limit is not None and time.perf_counter() > started + limit - 0.1):
             break
-        sub = restrict(core, fixed)
-        inner = subgradient(sub, deadline, Search(upper=search.upper, flow=search.flow, tried=search.tried),
-                            base=core, start=search.best_u, theta=0.5, steps=FIX_STEPS)
-        search.upper, search.flow = inner.upper, inner.flow
-        bound = max(bound, min(search.upper, inner.best_bound))
-        more = fixings(sub, inner)
-        log.info("fixing round: %d sites fixed, restricted bound %.10g, incumbent %.10g, %d more fixed", len(fixed), inner.best_bound,
-                 search.upper, len(more))
-        if not more:
-            break
-        fixed.update(more)
-    return bound
+    if out.objective is None or out.solution is None:
+        message = out.message or "the open sites of the multi-source plan cannot serve every zone from one site"
+        return MethodOutput(Status.NO_SOLUTION, bound=bound if math.isfinite(bound) else None, message=message, meta=meta)
+    objective, solution = out.objective, out.solution
+    gap = relative_gap(objective, bound)
+    left = None if limit is None else started + limit - 0.05 - time.perf_counter()
+    if (gap is None or gap > options.gap) and (left is None or left > 0.5):  # close the rest with the whole single-source MILP
+        whole = _assignment_milp(inst, backend, replace(options, time_limit_s=left))
+        meta["single_source_milp_status"] = whole.status.value
+        if whole.objective is not None and whole.solution is not None and whole.objective < objective:
+            objective, solution = whole.objective, whole.solution
+        if whole.status is Status.OPTIMAL and whole.objective is not None:
+            bound = max(bound, whole.bound if whole.bound is not None else whole.objective)
+        elif whole.bound is not None:
+            bound = max(bound, whole.bound)
+    bound = min(bound, objective)
+    gap = relative_gap(objective, bound)
+    status = Status.OPTIMAL if gap is not None and gap <= options.gap * (1 + 1e-9) + 1e-12 else Status.FEASIBLE
+    message = "" if status is Status.OPTIMAL else "time limit: the single-source plan is not proven optimal"
+    return MethodOutput(status, objective, bound, solution, message=message, meta=meta)
 
 
-def _reduced_milp(reduced: FrontWarehouse, core: Core, backend: str, options: SolverOptions) -> MethodOutput:
-    """The strong formulation of the reduced instance, with the capacity cover row
-    sum_i Q_i y_i >= D that the relaxation uses (HiGHS does not find it by itself)."""
+def _assignment_milp(reduced: FrontWarehouse, backend: str, options: SolverOptions) -> MethodOutput:
     from optimizers.backends import solve_linear
     from optimizers.front_warehouse import milp
 
     f = milp.build(reduced)
-    f.model.add_constraints("capacity_cover", 1, np.zeros(len(f.y)), f.y, core.units[: len(f.y)], lo=core.total * (1 - 1e-9))
     out = solve_linear(f.model, backend, options)
     solution = None if out.x is None else milp.read_solution(f, out.x).to_dict()
     return MethodOutput(out.status or Status.ERROR, out.objective, out.bound, solution, out.message)
+
+
+@dataclass(order=True)
+class Node:
+    bound: float
+    serial: int
+    forced: dict[int, bool] = field(compare=False)  # site -> held open (True) or closed
+    start: np.ndarray | None = field(compare=False)  # the parent's best multipliers
+
+
+class BranchAndBound:
+    """Best-first branch and bound on the sites with Lagrangian bounds.
+
+    A node holds some sites open or closed. It is bounded by subgradient steps from its
+    parent's multipliers on the restricted core; the sites whose other state would cost at
+    least the cutoff (incumbent x (1 - gap)) are fixed; then it branches on the free site
+    whose weaker child bound (forced open / forced closed, from the same multipliers) is the
+    highest, and each child starts with that bound. A node with every site decided is priced
+    exactly by its transportation LP. The bound is the least of the open nodes' bounds and
+    of the thresholds used to discard anything."""
+
+    def __init__(self, core: Core, search: Search, gap: float) -> None:
+        self.core, self.search, self.gap = core, search, gap
+        self.heap: list[Node] = []
+        self.nodes = 0
+        self.floor = math.inf  # the least bound of anything discarded
+        self.fixed_at_root = 0
+        root = Node(search.best_bound, 0, fixings(core, search, self.cutoff), search.best_u)
+        self.fixed_at_root = len(root.forced)
+        self._discard_below(self.cutoff if root.forced else math.inf)
+        heapq.heappush(self.heap, root)
+
+    @property
+    def cutoff(self) -> float:
+        return self.search.upper - self.gap * max(1.0, abs(self.search.upper))
+
+    def _discard_below(self, value: float) -> None:
+        self.floor = min(self.floor, value)
+
+    def bound(self) -> float:
+        return min(self.floor, self.search.upper, self.heap[0].bound if self.heap else math.inf)
+
+    def run(self, deadline: float) -> float:
+        last_log = time.perf_counter()
+        while self.heap and time.perf_counter() < deadline:
+            node = heapq.heappop(self.heap)
+            if node.bound >= self.cutoff:
+                self._discard_below(node.bound)
+                continue
+            self._expand(node, deadline)
+            if time.perf_counter() - last_log > 5:
+                log.info("branch and bound: %d nodes, %d open, bound %.10g, incumbent %.10g", self.nodes, len(self.heap), self.bound(), self.search.upper)
+                last_log = time.perf_counter()
+        return self.bound()
+
+    def _push(self, bound: float, forced: dict[int, bool], start: np.ndarray | None) -> None:
+        if bound >= self.cutoff:
+            self._discard_below(bound)
+        else:
+            heapq.heappush(self.heap, Node(bound, self.nodes * 2 + len(self.heap), forced, start))
+
+    def _expand(self, node: Node, deadline: float) -> None:
+        self.nodes += 1
+        sub = restrict(self.core, node.forced)
+        available = np.isfinite(sub.fixed)
+        free = np.flatnonzero(available & ~sub.must)
+        if sub.units[available].sum() < sub.total * (1 - 1e-12) or np.any(np.bincount(sub.zone, minlength=len(sub.demand)) == 0):
+            return  # no plan in this node
+        if not len(free):  # every site decided: the node's value is its transportation LP
+            found = transport(self.core, sub.must)
+            if found is not None:
+                self._offer(found)
+                self._discard_below(found[0])
+            return
+        search = self.search
+        inner = subgradient(sub, deadline, Search(upper=search.upper, flow=search.flow, tried=search.tried), base=self.core,
+                            start=node.start, theta=NODE_THETA, steps=NODE_STEPS, lp_every=math.inf, patience=NODE_PATIENCE)
+        assert inner.best_relaxation is not None
+        _incumbent(sub, self.core, inner.best_relaxation, inner)
+        if inner.upper < search.upper:
+            self._offer((inner.upper, inner.flow))
+        bound = max(node.bound, inner.best_bound)
+        if bound >= self.cutoff or time.perf_counter() >= deadline:
+            self._push(bound, node.forced, inner.best_u)
+            return
+        more = fixings(sub, inner, self.cutoff)
+        if more:
+            self._discard_below(self.cutoff)
+        forced = {**node.forced, **more}
+        assert inner.if_open is not None and inner.if_closed is not None
+        candidates = [i for i in free if i not in more]
+        if not candidates:
+            self._push(bound, forced, inner.best_u)
+            return
+        weaker = np.minimum(inner.if_open[candidates], inner.if_closed[candidates])
+        i = int(candidates[int(np.argmax(weaker))])
+        self._push(max(bound, float(inner.if_open[i])), {**forced, i: True}, inner.best_u)
+        self._push(max(bound, float(inner.if_closed[i])), {**forced, i: False}, inner.best_u)
+
+    def _offer(self, found: tuple[float, np.ndarray | None]) -> None:
+        if found[1] is not None and found[0] < self.search.upper:
+            self.search.upper, self.search.flow = found[0], found[1]
+            log.info("branch and bound: incumbent %.10g at node %d", found[0], self.nodes)
 
 
 def _solution(inst: FrontWarehouse, net: Any, core: Core, flow: np.ndarray) -> dict[str, Any]:
