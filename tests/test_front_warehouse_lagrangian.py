@@ -93,3 +93,25 @@ def test_single_source_bound_and_plan(name):
     for f in r.solution["flows"]:
         zones.setdefault(f["zone"], set()).add(f["site"])
     assert all(len(sites) == 1 for sites in zones.values())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_transports_agree_with_the_full_lp(seed, monkeypatch):
+    from optimizers.front_warehouse import lagrangian
+
+    inst = _city(seed, capacity_ratio=1.8)
+    core, _ = Core.of(inst)
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        sites = rng.random(len(core.fixed)) < 0.6
+        priced = lagrangian.transport(core, sites, exact=True)
+        flow = lagrangian.transport(core, sites)  # min-cost flow on whole units
+        monkeypatch.setattr(lagrangian, "TRANSPORT_ARCS_PER_ZONE", 10**9)
+        full = lagrangian.transport(core, sites, exact=True)
+        monkeypatch.undo()
+        assert (priced is None) == (full is None) == (flow is None)
+        if full is not None:
+            assert priced[0] == pytest.approx(full[0], rel=1e-9)
+            assert full[0] * (1 - 1e-9) <= flow[0] <= full[0] * (1 + 1e-3)  # capacities rounded down to 0.1 unit
+            shipped = np.bincount(core.zone, weights=flow[1], minlength=len(core.demand))
+            assert np.allclose(shipped, core.demand) and np.all(np.bincount(core.site, weights=flow[1], minlength=len(sites)) <= core.units * (1 + 1e-9))

@@ -49,6 +49,16 @@ SCENARIO_SUITE = {
     for seed in (1, 2)
 }
 
+# The location core at city scale: 500 candidate sites, 20,000 zones, one SKU, every zone served
+# within a 30-minute promise (arcs up to 30 minutes at 4 minutes per km, derived from coordinates
+# by `travel`: about 1.7 million arcs, a 1.5 MB file).
+CITY_CORE = {
+    "city-core-500x20000": dict(
+        n_sites=500, n_zones=20000, n_skus=1, seed=1, promise_minutes=None, max_minutes=30, minutes_per_km=4.0,
+        depot_cost_per_unit=None, capacity_ratio=3.0, derive_arcs=True,
+    ),
+}
+
 # Random capacitated location instances of Cornuejols, Sridharan and Thizy (1991): the location
 # core (one SKU, every site to every zone) at capacity ratios 3, 5 and 10.
 CORNUEJOLS = [(n, m, ratio, 1) for n, m in ((100, 1000), (200, 2000)) for ratio in (3, 5, 10)]
@@ -59,7 +69,7 @@ if __name__ == "__main__":
     for n, m, ratio, seed in CORNUEJOLS:
         doc = cornuejols(n, m, ratio=ratio, seed=seed)
         (HERE / "cornuejols" / f"{doc['name']}.json").write_text(json.dumps(doc) + "\n")
-    for folder, examples in ((HERE, EXAMPLES), (HERE / "scenarios", SCENARIO_SUITE)):
+    for folder, examples in ((HERE, EXAMPLES), (HERE / "scenarios", SCENARIO_SUITE), (HERE / "city", CITY_CORE)):
         folder.mkdir(exist_ok=True)
         for name, kw in examples.items():
             doc = generate(name=name, **kw)

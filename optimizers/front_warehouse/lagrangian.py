@@ -75,6 +75,11 @@ class Core:
     site: np.ndarray  # (A,)
     zone: np.ndarray  # (A,)
     cost: np.ndarray  # (A,) per unit, holding included
+    unit_scale: float | None = None  # 10^k making demand and capacities whole (min-cost flows), if any
+
+    def __post_init__(self) -> None:
+        if self.unit_scale is None:
+            self.unit_scale = _whole_scale(self.demand, self.units)
 
     @classmethod
     def of(cls, inst: FrontWarehouse) -> tuple[Core, Any]:
@@ -88,6 +93,16 @@ class Core:
     @property
     def total(self) -> float:
         return float(self.demand.sum())
+
+
+def _whole_scale(demand: np.ndarray, units: np.ndarray) -> float | None:
+    """The least 10^k (k <= 3) at which every demand is whole, if demand and capacities stay
+    below 2^50 there (capacities are rounded down: a feasible flow stays feasible)."""
+    for k in range(4):
+        scaled = demand * 10.0**k
+        if np.all(np.abs(scaled - np.rint(scaled)) <= 1e-6) and max(float(units.sum()), float(demand.sum())) * 10.0**k < 2.0**50:
+            return 10.0**k
+    return None
 
 
 @dataclass
@@ -191,14 +206,51 @@ def relax(core: Core, u: np.ndarray) -> Relaxation:
     return Relaxation(float(u @ core.demand) + value, v, y, core.demand - shipped)
 
 
-def transport(core: Core, sites: np.ndarray) -> tuple[float, np.ndarray] | None:
-    """Cheapest flows from the open ``sites``: (cost incl. fixed costs, flow per arc), or None.
-
-    Column generation: the LP starts with the few cheapest arcs into each zone; arcs whose
-    reduced cost at the LP's duals is negative are added until none is (then the flows are
-    optimal over every arc from the open sites)."""
+def transport(core: Core, sites: np.ndarray, deadline: float = math.inf, exact: bool = False) -> tuple[float, np.ndarray] | None:
+    """Flows from the open ``sites``: (cost incl. fixed costs, flow per arc), or None if they
+    cannot serve the demand. A min-cost flow on integer data (network simplex, OR-Tools) when
+    demand and capacities are whole at some decimal scale: optimal for costs rounded to ~1e-9
+    of the largest, so good enough for incumbents; ``exact`` (or other data): the LP."""
     if core.units[sites].sum() < core.total * (1 - 1e-12):
         return None
+    if not exact and core.unit_scale is not None:
+        return _min_cost_flow(core, sites)
+    return _transport_by_lp(core, sites, deadline)
+
+
+def _min_cost_flow(core: Core, sites: np.ndarray) -> tuple[float, np.ndarray] | None:
+    from ortools.graph.python import min_cost_flow
+
+    assert core.unit_scale is not None
+    I, J = len(core.fixed), len(core.demand)
+    arcs = np.flatnonzero(sites[core.site])
+    demand = np.rint(core.demand * core.unit_scale).astype(np.int64)
+    capacity = np.floor(core.units * core.unit_scale * (1 + 1e-12)).astype(np.int64)
+    top = float(np.abs(core.cost[arcs]).max(initial=1.0)) or 1.0
+    cost = np.rint(core.cost[arcs] * (1e9 / top)).astype(np.int64)
+    open_sites = np.flatnonzero(sites)
+    source = I + J  # nodes: sites 0..I-1, zones I..I+J-1, the source
+    flow_net = min_cost_flow.SimpleMinCostFlow()
+    flow_net.add_arcs_with_capacity_and_unit_cost(
+        np.concatenate([np.full(len(open_sites), source), core.site[arcs]]),
+        np.concatenate([open_sites, I + core.zone[arcs]]),
+        np.concatenate([capacity[open_sites], demand[core.zone[arcs]]]),
+        np.concatenate([np.zeros(len(open_sites), np.int64), cost]),
+    )
+    flow_net.set_nodes_supplies(np.concatenate([I + np.arange(J), [source]]), np.concatenate([-demand, [demand.sum()]]))
+    if flow_net.solve() != flow_net.OPTIMAL:
+        return None
+    flow = np.zeros(len(core.cost))
+    flow[arcs] = flow_net.flows(np.arange(len(open_sites), len(open_sites) + len(arcs))) / core.unit_scale
+    used = sites & ((np.bincount(core.site, weights=flow, minlength=I) > 1e-9) | core.must)
+    return float(core.fixed[used].sum() + core.cost @ flow), flow
+
+
+def _transport_by_lp(core: Core, sites: np.ndarray, deadline: float) -> tuple[float, np.ndarray] | None:
+    """The transportation LP by column generation: it starts with the few cheapest arcs into
+    each zone; arcs whose reduced cost at the LP's duals is negative are added until none is
+    (then the flows are optimal over every arc from the open sites) or the deadline passes
+    (then they are feasible)."""
     usable = np.flatnonzero(sites[core.site])
     order = usable[np.lexsort((core.cost[usable], core.zone[usable]))]
     zone = core.zone[order]
@@ -211,12 +263,14 @@ def transport(core: Core, sites: np.ndarray) -> tuple[float, np.ndarray] | None:
         arcs = np.flatnonzero(active)
         out = _transport_lp(core, sites, arcs)
         if out is None:  # the cheapest arcs cannot carry the demand: widen
-            if active[usable].all():
+            if active[usable].all() or time.perf_counter() > deadline:
                 return None
             per_zone *= 4
             active[order[rank < per_zone]] = True
             continue
         x, zone_dual, site_dual = out
+        if time.perf_counter() > deadline:
+            break
         reduced = core.cost[usable] - zone_dual[core.zone[usable]] - site_dual[core.site[usable]]
         priced = usable[(reduced < -1e-9 * scale) & ~active[usable]]
         if not len(priced):
@@ -277,7 +331,7 @@ def subgradient(core: Core, deadline: float, search: Search, *, base: Core | Non
             # incumbents from improving points, not every step: each is an LP (at most LP_SHARE of the time)
             if step >= last_lp + lp_every and lp_time <= LP_SHARE * (time.perf_counter() - began):
                 lp_began = time.perf_counter()
-                _incumbent(core, base, r, search)
+                _incumbent(core, base, r, search, deadline)
                 last_lp, lp_time = step, lp_time + time.perf_counter() - lp_began
         else:
             since += 1
@@ -296,7 +350,7 @@ def subgradient(core: Core, deadline: float, search: Search, *, base: Core | Non
     return search
 
 
-def _incumbent(core: Core, base: Core, r: Relaxation, search: Search) -> None:
+def _incumbent(core: Core, base: Core, r: Relaxation, search: Search, deadline: float = math.inf) -> None:
     sites = r.open.copy()
     reach = np.zeros(len(core.demand), bool)
     reach[core.zone[sites[core.site]]] = True
@@ -317,7 +371,7 @@ def _incumbent(core: Core, base: Core, r: Relaxation, search: Search) -> None:
     if key in search.tried:
         return
     search.tried.add(key)
-    found = transport(base, sites)
+    found = transport(base, sites, deadline)
     if found is not None and found[0] < search.upper:
         search.upper, search.flow = found
 
@@ -368,7 +422,7 @@ def local_search(core: Core, search: Search, deadline: float) -> None:
                 continue
             if search.tried is not None:
                 search.tried.add(key)
-            found = transport(core, trial)
+            found = transport(core, trial, deadline)
             if found is not None and found[0] < search.upper * (1 - 1e-12):
                 search.upper, search.flow = found
                 improved = True
@@ -420,6 +474,7 @@ def _multi_source(inst: FrontWarehouse, options: SolverOptions) -> tuple[MethodO
         before = search.upper
         local_search(core, search, min(end, started + (0.4 * limit if limit else 90.0)))
         log.info("local search: incumbent %.10g -> %.10g after %.2f s", before, search.upper, time.perf_counter() - started)
+    _exact_flows(core, search, end)
     meta: dict[str, Any] = {"lagrangian_bound": search.best_bound, "heuristic_upper": search.upper}
     if search.flow is None:
         bound = search.best_bound
@@ -427,6 +482,7 @@ def _multi_source(inst: FrontWarehouse, options: SolverOptions) -> tuple[MethodO
         return MethodOutput(Status.NO_SOLUTION, bound=bound if math.isfinite(bound) else None, message=message, meta=meta), core, search
     tree = BranchAndBound(core, search, options.gap)
     bound = tree.run(end)
+    _exact_flows(core, search, end + 0.05)
     meta.update(nodes=tree.nodes, open_nodes=len(tree.heap), fixed_at_root=tree.fixed_at_root)
     solution = _solution(inst, net, core, search.flow)
     objective = search.upper
@@ -435,6 +491,17 @@ def _multi_source(inst: FrontWarehouse, options: SolverOptions) -> tuple[MethodO
     status = Status.OPTIMAL if gap is not None and gap <= options.gap * (1 + 1e-9) + 1e-12 else Status.FEASIBLE
     message = "" if status is Status.OPTIMAL else f"time limit: {len(tree.heap)} open nodes after {tree.nodes}"
     return MethodOutput(status, objective, bound, solution, message=message, meta=meta), core, search
+
+
+def _exact_flows(core: Core, search: Search, deadline: float) -> None:
+    """Re-price the incumbent's sites by the exact transportation LP (min-cost flows round
+    capacities down to the data's decimals)."""
+    if search.flow is None or time.perf_counter() > deadline:
+        return
+    sites = (np.bincount(core.site, weights=search.flow, minlength=len(core.fixed)) > 1e-9) | core.must
+    found = transport(core, sites, deadline, exact=True)
+    if found is not None and found[0] < search.upper:
+        search.upper, search.flow = found
 
 
 def _single_source(inst: FrontWarehouse, backend: str, options: SolverOptions) -> MethodOutput:
@@ -570,8 +637,10 @@ class BranchAndBound:
         if sub.units[available].sum() < sub.total * (1 - 1e-12) or np.any(np.bincount(sub.zone, minlength=len(sub.demand)) == 0):
             return  # no plan in this node
         if not len(free):  # every site decided: the node's value is its transportation LP
-            found = transport(self.core, sub.must)
-            if found is not None:
+            found = transport(self.core, sub.must, deadline, exact=True)
+            if time.perf_counter() > deadline:  # the LP may have stopped short of its optimum: keep the node open
+                heapq.heappush(self.heap, node)
+            elif found is not None:
                 self._offer(found)
                 self._discard_below(found[0])
             return
@@ -579,7 +648,7 @@ class BranchAndBound:
         inner = subgradient(sub, deadline, Search(upper=search.upper, flow=search.flow, tried=search.tried), base=self.core,
                             start=node.start, theta=NODE_THETA, steps=NODE_STEPS, lp_every=math.inf, patience=NODE_PATIENCE)
         assert inner.best_relaxation is not None
-        _incumbent(sub, self.core, inner.best_relaxation, inner)
+        _incumbent(sub, self.core, inner.best_relaxation, inner, deadline)
         if inner.upper < search.upper:
             self._offer((inner.upper, inner.flow))
         bound = max(node.bound, inner.best_bound)
