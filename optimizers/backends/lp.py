@@ -24,9 +24,11 @@ class LPSolution:
 
 
 def solve_lp(
-    c: np.ndarray, A: sp.csr_matrix, row_lo: np.ndarray, row_hi: np.ndarray, lb: np.ndarray, ub: np.ndarray, *, method: str = "highs-ipm"
+    c: np.ndarray, A: sp.csr_matrix, row_lo: np.ndarray, row_hi: np.ndarray, lb: np.ndarray, ub: np.ndarray, *, method: str = "highs-ipm",
+    time_limit: float | None = None,
 ) -> LPSolution:
-    """min c'x s.t. row_lo <= A x <= row_hi, lb <= x <= ub."""
+    """min c'x s.t. row_lo <= A x <= row_hi, lb <= x <= ub (status "error" if ``time_limit``
+    seconds pass first)."""
     from scipy.optimize import linprog
 
     A = sp.csr_matrix(A)
@@ -43,13 +45,14 @@ def solve_lp(
         b_eq=row_lo[eq] if eq.any() else None,
         bounds=np.column_stack([np.where(np.isfinite(lb), lb, -np.inf), np.where(np.isfinite(ub), ub, np.inf)]),
         method=method,
+        options={} if time_limit is None else {"time_limit": max(0.01, time_limit)},
     )
     if res.status == 2:
         return LPSolution("infeasible", message=res.message)
     if res.status == 3:
         return LPSolution("unbounded", message=res.message)
     if res.status != 0:
-        if method != "highs-ds":  # the interior point method gave up: try the simplex
+        if method != "highs-ds" and time_limit is None:  # the interior point method gave up: try the simplex
             return solve_lp(c, A, row_lo, row_hi, lb, ub, method="highs-ds")
         return LPSolution("error", message=res.message)
     dual = np.zeros(A.shape[0])

@@ -261,7 +261,7 @@ def _transport_by_lp(core: Core, sites: np.ndarray, deadline: float) -> tuple[fl
     scale = max(1.0, float(np.abs(core.cost[usable]).max(initial=0.0)))
     while True:
         arcs = np.flatnonzero(active)
-        out = _transport_lp(core, sites, arcs)
+        out = _transport_lp(core, sites, arcs, deadline)
         if out is None:  # the cheapest arcs cannot carry the demand: widen
             if active[usable].all() or time.perf_counter() > deadline:
                 return None
@@ -282,14 +282,16 @@ def _transport_by_lp(core: Core, sites: np.ndarray, deadline: float) -> tuple[fl
     return float(core.fixed[used].sum() + core.cost @ flow), flow
 
 
-def _transport_lp(core: Core, sites: np.ndarray, arcs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The transportation LP over ``arcs``: (flows, zone duals, site duals), or None if infeasible."""
+def _transport_lp(core: Core, sites: np.ndarray, arcs: np.ndarray, deadline: float = math.inf) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The transportation LP over ``arcs``: (flows, zone duals, site duals), or None if
+    infeasible or out of time."""
     J, I = len(core.demand), len(core.fixed)
     A = sp.csr_matrix((np.ones(2 * len(arcs)), (np.concatenate([core.zone[arcs], J + core.site[arcs]]), np.tile(np.arange(len(arcs)), 2))),
                       shape=(J + I, len(arcs)))
     lo = np.concatenate([core.demand, np.full(I, -np.inf)])
     hi = np.concatenate([core.demand, np.where(sites, core.units, 0.0)])
-    out = solve_lp(core.cost[arcs], A, lo, hi, np.zeros(len(arcs)), np.full(len(arcs), np.inf), method="highs-ds")
+    left = None if deadline == math.inf else deadline - time.perf_counter()
+    out = solve_lp(core.cost[arcs], A, lo, hi, np.zeros(len(arcs)), np.full(len(arcs), np.inf), method="highs-ds", time_limit=left)
     if out.status != "optimal" or out.x is None or out.row_dual is None:
         return None
     return out.x, out.row_dual[:J], out.row_dual[J:]
@@ -474,7 +476,7 @@ def _multi_source(inst: FrontWarehouse, options: SolverOptions) -> tuple[MethodO
         before = search.upper
         local_search(core, search, min(end, started + (0.4 * limit if limit else 90.0)))
         log.info("local search: incumbent %.10g -> %.10g after %.2f s", before, search.upper, time.perf_counter() - started)
-    _exact_flows(core, search, end)
+    _exact_flows(core, search, min(end, time.perf_counter() + (0.1 * limit if limit else math.inf)))
     meta: dict[str, Any] = {"lagrangian_bound": search.best_bound, "heuristic_upper": search.upper}
     if search.flow is None:
         bound = search.best_bound
