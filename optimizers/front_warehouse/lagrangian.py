@@ -13,8 +13,9 @@ min sum_a (c_a - u_j) x_a, sum x_a <= Q_i, 0 <= x_a <= d_j (most negative reduce
 first), and L(u) = sum_j u_j d_j + min { sum_i v_i y_i : sum_i Q_i y_i >= D } (a covering
 knapsack: greedy when capacities are equal, else dynamic programming on a capacity grid).
 Every L(u) is a lower bound; u follows subgradient steps (Polyak, towards the incumbent).
-Incumbents: the subproblem's sites (topped up to the demand), flows by a transportation LP,
-then add / drop / swap local search. Fixing: a site whose other state raises L above the
+Incumbents: the subproblem's sites (made to reach every zone, topped up to the demand), flows
+by a min-cost flow (the exact transportation LP for final prices), then add / drop / swap
+local search. Single sourcing keeps this bound (a relaxation) and assigns the plan's sites. Fixing: a site whose other state raises L above the
 cutoff (incumbent less the gap) keeps its state. Branch and bound on the sites closes the
 gap: each node re-bounds the restricted core from its parent's multipliers, fixes what it
 can, and branches on the site whose weaker child bound is highest.
@@ -398,7 +399,7 @@ def _flip_bounds(core: Core, u: np.ndarray, r: Relaxation, search: Search) -> No
 
 def local_search(core: Core, search: Search, deadline: float) -> None:
     """Improve the incumbent by closing a site, opening one, or swapping an open site for a
-    closed one (first improvement), each move priced by a transportation LP. Moves are tried
+    closed one (first improvement), each move priced by a min-cost flow. Moves are tried
     in the order of the relaxation's site values v_i (drops of the dearest, adds of the
     cheapest, swaps by v_closed - v_open, the SWAPS most promising)."""
     assert search.flow is not None and search.best_relaxation is not None
