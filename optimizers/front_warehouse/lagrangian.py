@@ -517,8 +517,10 @@ def _single_source(inst: FrontWarehouse, backend: str, options: SolverOptions) -
     the assignment plan, so give a ``gap`` such as 5e-3 or a time limit there)."""
     started = time.perf_counter()
     limit = options.time_limit_s
+    # the bound and the plan are each solved tighter than the gap asked for, which is between them
+    tight = min(options.gap, 1e-6)
     relaxed, core, search = _multi_source(inst.model_copy(update={"single_source": False}),
-                                          replace(options, time_limit_s=None if limit is None else 0.5 * limit))
+                                          replace(options, gap=tight, time_limit_s=None if limit is None else 0.5 * limit))
     meta = {"multi_source_" + k: v for k, v in relaxed.meta.items()}
     meta.update(multi_source_objective=relaxed.objective, multi_source_status=relaxed.status.value)
     if relaxed.solution is None or search.best_relaxation is None:
@@ -537,7 +539,7 @@ def _single_source(inst: FrontWarehouse, backend: str, options: SolverOptions) -
         status = [("open" if core.must[i] else st) for i, st in enumerate(status)]
         reduced = inst.model_copy(update={"sites": [s.model_copy(update={"status": st}) for s, st in zip(inst.sites, status, strict=True)]})
         left = None if limit is None else max(0.05, started + limit - 0.05 - time.perf_counter())
-        out = _assignment_milp(reduced, backend, replace(options, time_limit_s=left))
+        out = _assignment_milp(reduced, backend, replace(options, gap=tight, time_limit_s=left))
         meta.update(assignment_status=out.status.value, assignment_candidates=int(widen))
         if out.objective is not None or (limit is not None and time.perf_counter() > started + limit - 0.1):
             break
