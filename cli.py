@@ -204,7 +204,7 @@ def backends() -> None:
         methods.add_column(col)
     for problem, registered in METHODS.items():
         for name, m in registered.items():
-            label = name + (" (default)" if DEFAULT_METHOD.get(problem) == name else "")
+            label = name + (" (default)" if DEFAULT_METHOD.get(problem) == name else " (default where it applies)" if m.preferred else "")
             order = [m.default_backend] + [b for b in m.backends if b != m.default_backend] if m.default_backend else list(m.backends)
             methods.add_row(problem, label, ", ".join(order) or "-", m.description)
     out.print(methods)

@@ -51,6 +51,9 @@ class Method:
     default_backend: str | None = None
     maximize: bool = False
     unsupported: Callable[[Any], str | None] = lambda instance: None
+    # the default instead of the family's default for the instances it covers, when no
+    # backend is named (a named backend asks for the family's default on that backend)
+    preferred: bool = False
 
 
 METHODS: dict[str, dict[str, Method]] = {}
@@ -62,6 +65,15 @@ def register(method: Method, *, default: bool = False) -> Method:
     if default or method.problem not in DEFAULT_METHOD:
         DEFAULT_METHOD[method.problem] = method.name
     return method
+
+
+def default_method(problem: str, instance: Any, backend: str | None = None) -> str:
+    """The family's default method, or a method marked ``preferred`` that covers the instance."""
+    if backend is None:
+        for name, m in METHODS.get(problem, {}).items():
+            if m.preferred and m.unsupported(instance) is None:
+                return name
+    return DEFAULT_METHOD[problem]
 
 
 def methods_for(problem: str) -> dict[str, Method]:
@@ -88,7 +100,7 @@ def solve(
     problem = instance.problem
     if problem not in METHODS:
         raise UsageError(f"problem '{problem}': no solver method is registered")
-    name = method or DEFAULT_METHOD[problem]
+    name = method or default_method(problem, instance, backend)
     if name not in METHODS[problem]:
         raise UsageError(f"--method: unknown method '{name}' for {problem} (known: {', '.join(METHODS[problem])})")
     chosen = METHODS[problem][name]

@@ -155,10 +155,17 @@ def test_evaluate_catches_violations():
 
 def test_time_limit_on_a_large_instance_is_never_optimal():
     inst = load_instance(ORLIB / "capb.txt", input_format="orlib-cap", capacity=5000)
-    result = solve(inst, options=SolverOptions(time_limit_s=1.0))
+    result = solve(inst, method="milp", options=SolverOptions(time_limit_s=1.0))
     assert result.status in (Status.FEASIBLE, Status.NO_SOLUTION)
     if result.status is Status.FEASIBLE:
         assert result.bound is not None and result.gap > 1e-6
+
+
+def test_location_core_defaults_to_lagrangian_and_a_named_backend_to_the_milp():
+    inst = load_instance(ORLIB / "cap41.txt", input_format="orlib-cap")
+    assert solve(inst).method == "lagrangian"
+    assert solve(inst, backend="highs").method == "milp"
+    assert solve(load_instance(INSTANCES / "front_warehouse" / "town-12x60.json")).method == "milp"  # max_open_sites: not the core
 
 
 def test_shipped_examples_solve_and_pass_evaluate():
@@ -231,8 +238,9 @@ def test_simple_lower_bound_is_valid_on_variants(name):
     assert milp.simple_lower_bound(milp.network(inst)) <= solve(inst).objective + 1e-6
 
 
-def test_a_run_stopped_early_still_has_a_bound():
+@pytest.mark.parametrize("method", ["milp", "lagrangian"])
+def test_a_run_stopped_early_still_has_a_bound(method):
     inst = load_instance(ORLIB / "capb.txt", input_format="orlib-cap", capacity=5000)
-    result = solve(inst, options=SolverOptions(time_limit_s=1.0))
+    result = solve(inst, method=method, options=SolverOptions(time_limit_s=1.0 if method == "milp" else 0.3))
     assert result.status in (Status.FEASIBLE, Status.NO_SOLUTION)
     assert result.bound is not None and 0 < result.bound <= 13656379.578

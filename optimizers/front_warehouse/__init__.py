@@ -82,5 +82,6 @@ register(
         backends=("highs", "scip", "cbc", "cpsat"),
         default_backend="highs",
         unsupported=lagrangian.unsupported,
+        preferred=True,  # the default on the location core: 10x-50x faster than the MILP on capa/b/c (benchmarks/RESULTS.md)
     )
 )

@@ -607,7 +607,7 @@ class BranchAndBound:
 
     @property
     def cutoff(self) -> float:
-        return self.search.upper - self.gap * max(1.0, abs(self.search.upper))
+        return self.search.upper - self.gap * (1 - 1e-9) * max(1.0, abs(self.search.upper))  # a hair inside the gap asked
 
     def _discard_below(self, value: float) -> None:
         self.floor = min(self.floor, value)
