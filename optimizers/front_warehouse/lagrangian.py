@@ -39,7 +39,7 @@ from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status, relative_gap
 
 log = logging.getLogger(__name__)
-STEPS = 600  # subgradient steps at most
+STEPS = 600  # subgradient steps at most at the root
 PATIENCE = 25  # steps without a better bound before the step size halves
 LP_EVERY = 4  # steps between transport LPs for incumbents
 LP_SHARE = 0.5  # of the subgradient time, at most, in those LPs
@@ -348,7 +348,7 @@ def subgradient(core: Core, deadline: float, search: Search, *, base: Core | Non
             break
         target = search.upper if math.isfinite(search.upper) else r.value * 1.05 + 1.0
         u = u + theta * max(target - r.value, 1e-9 * abs(target)) / norm * r.slope
-        if step % 50 == 0:
+        if step % 50 == 0 and steps == STEPS:
             log.info("lagrangian step %d: bound %.10g, incumbent %.10g", step, search.best_bound, search.upper)
     return search
 
