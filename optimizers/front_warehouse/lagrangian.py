@@ -475,7 +475,7 @@ def _multi_source(inst: FrontWarehouse, options: SolverOptions) -> tuple[MethodO
     log.info("subgradient: %.2f s, %d transport LPs", time.perf_counter() - started, len(search.tried or ()))
     if search.flow is not None:
         before = search.upper
-        local_search(core, search, min(end, started + (0.4 * limit if limit else 90.0)))
+        local_search(core, search, min(end, started + (0.6 * limit if limit else 90.0)))
         log.info("local search: incumbent %.10g -> %.10g after %.2f s", before, search.upper, time.perf_counter() - started)
     _exact_flows(core, search, min(end, time.perf_counter() + (0.1 * limit if limit else math.inf)))
     meta: dict[str, Any] = {"lagrangian_bound": search.best_bound, "heuristic_upper": search.upper}
