@@ -744,6 +744,20 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
 # ----------------------------------------------------------------------------- generator
 
 
+def beyond_location_core(inst: FrontWarehouse) -> list[str]:
+    """What takes an instance beyond the location core (one SKU, one scenario, every zone
+    served by the sites, no promise share, no limit on open sites): empty when it is the core."""
+    extras = {
+        "several SKUs": len(inst.skus) > 1,
+        "scenarios": bool(inst.scenarios and len(inst.scenarios) > 1),
+        "a depot": inst.depot is not None,
+        "lost sales": bool(inst.lost_sale_cost),
+        "a promise share": inst.service is not None and inst.service.min_share_within_promise > 0,
+        "max_open_sites": inst.max_open_sites is not None,
+    }
+    return [name for name, present in extras.items() if present]
+
+
 def generate(
     n_sites: int = 40,
     n_zones: int = 400,

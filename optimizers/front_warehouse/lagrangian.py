@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from models.front_warehouse import Flow, FrontWarehouse, FrontWarehouseSolution, Stock, network
+from models.front_warehouse import Flow, FrontWarehouse, FrontWarehouseSolution, Stock, beyond_location_core, network
 from optimizers.backends.lp import solve_lp
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status, relative_gap
@@ -53,15 +53,7 @@ TRANSPORT_ARCS_PER_ZONE = 6  # arcs into each zone that a transportation LP star
 
 
 def unsupported(inst: FrontWarehouse) -> str | None:
-    extras = {
-        "several SKUs": len(inst.skus) > 1,
-        "scenarios": bool(inst.scenarios and len(inst.scenarios) > 1),
-        "a depot": inst.depot is not None,
-        "lost sales": bool(inst.lost_sale_cost),
-        "a promise share": inst.service is not None and inst.service.min_share_within_promise > 0,
-        "max_open_sites": inst.max_open_sites is not None,
-    }
-    found = [name for name, present in extras.items() if present]
+    found = beyond_location_core(inst)
     return f"covers the location core only; this instance has {', '.join(found)} (use --method milp)" if found else None
 
 

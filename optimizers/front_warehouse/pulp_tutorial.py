@@ -17,22 +17,14 @@ from __future__ import annotations
 
 import warnings
 
-from models.front_warehouse import FrontWarehouse
+from models.front_warehouse import FrontWarehouse, beyond_location_core
 from optimizers.backends.base import native_output_to_stderr
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status
 
 
 def unsupported(inst: FrontWarehouse) -> str | None:
-    extras = {
-        "several SKUs": len(inst.skus) > 1,
-        "scenarios": bool(inst.scenarios and len(inst.scenarios) > 1),
-        "a depot": inst.depot is not None,
-        "lost sales": bool(inst.lost_sale_cost),
-        "a promise": inst.service is not None and inst.service.min_share_within_promise > 0,
-        "max_open_sites": inst.max_open_sites is not None,
-    }
-    found = [name for name, present in extras.items() if present]
+    found = beyond_location_core(inst)
     return f"the tutorial model covers the location core only; this instance has {', '.join(found)}" if found else None
 
 
