@@ -75,7 +75,7 @@ register(
     Method(
         problem="front_warehouse",
         name="lagrangian",
-        description="location core (multi-source): Lagrangian bounds by per-site knapsacks, transport-LP incumbents with "
+        description="location core (multi-source): Lagrangian bounds by per-site knapsacks, min-cost-flow incumbents with "
         "local search, fixing by Lagrangian bounds, branch and bound on the sites; single-source: that bound, and "
         "the plan's sites assigned one per zone by a MILP on the backend",
         run=lagrangian.run,
