@@ -15,10 +15,11 @@ knapsack: greedy when capacities are equal, else dynamic programming on a capaci
 Every L(u) is a lower bound; u follows subgradient steps (Polyak, towards the incumbent).
 Incumbents: the subproblem's sites (made to reach every zone, topped up to the demand), flows
 by a min-cost flow (the exact transportation LP for final prices), then add / drop / swap
-local search. Single sourcing keeps this bound (a relaxation) and assigns the plan's sites. Fixing: a site whose other state raises L above the
-cutoff (incumbent less the gap) keeps its state. Branch and bound on the sites closes the
-gap: each node re-bounds the restricted core from its parent's multipliers, fixes what it
-can, and branches on the site whose weaker child bound is highest.
+local search. Fixing: a site whose other state raises L above the cutoff (incumbent less the
+gap) keeps its state. Branch and bound on the sites closes the gap: each node re-bounds the
+restricted core from its parent's multipliers, fixes what it can, and branches on the site
+whose weaker child bound is highest. Single sourcing keeps this bound (a relaxation) and
+assigns the plan's sites one per zone.
 """
 
 from __future__ import annotations
@@ -235,8 +236,17 @@ def _min_cost_flow(core: Core, sites: np.ndarray) -> tuple[float, np.ndarray] | 
         return None
     flow = np.zeros(len(core.cost))
     flow[arcs] = flow_net.flows(np.arange(len(open_sites), len(open_sites) + len(arcs))) / core.unit_scale
-    used = sites & ((np.bincount(core.site, weights=flow, minlength=I) > 1e-9) | core.must)
-    return float(core.fixed[used].sum() + core.cost @ flow), flow
+    return _priced(core, flow), flow
+
+
+def _in_use(core: Core, flow: np.ndarray) -> np.ndarray:
+    """The sites a flow opens: those shipping anything, and the must-open ones."""
+    return (np.bincount(core.site, weights=flow, minlength=len(core.fixed)) > 1e-9) | core.must
+
+
+def _priced(core: Core, flow: np.ndarray) -> float:
+    """A flow's cost: fixed costs of the sites it opens plus transport."""
+    return float(core.fixed[_in_use(core, flow)].sum() + core.cost @ flow)
 
 
 def _transport_by_lp(core: Core, sites: np.ndarray, deadline: float) -> tuple[float, np.ndarray] | None:
@@ -271,8 +281,7 @@ def _transport_by_lp(core: Core, sites: np.ndarray, deadline: float) -> tuple[fl
         active[priced] = True
     flow = np.zeros(len(core.cost))
     flow[arcs] = x
-    used = sites & ((np.bincount(core.site, weights=flow, minlength=len(core.fixed)) > 1e-9) | core.must)
-    return float(core.fixed[used].sum() + core.cost @ flow), flow
+    return _priced(core, flow), flow
 
 
 def _transport_lp(core: Core, sites: np.ndarray, arcs: np.ndarray, deadline: float = math.inf) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -303,9 +312,10 @@ class Search:
 
 
 def subgradient(core: Core, deadline: float, search: Search, *, base: Core | None = None, start: np.ndarray | None = None,
-                theta: float = 2.0, steps: int = STEPS, lp_every: float = LP_EVERY, patience: int = PATIENCE) -> Search:
+                theta: float = 2.0, steps: int = STEPS, lp_every: int | None = LP_EVERY, patience: int = PATIENCE) -> Search:
     """Raise the bound on ``core`` by subgradient steps from ``start``; incumbents are priced
-    on ``base`` (the unrestricted core, when ``core`` has sites fixed)."""
+    on ``base`` (the unrestricted core, when ``core`` has sites fixed), every ``lp_every``
+    improving steps at most (None: never)."""
     base = base or core
     if start is None:
         per_unit_fixed = np.min(np.where(np.isfinite(core.fixed), core.fixed, np.inf) / np.maximum(core.units, 1e-12))
@@ -314,7 +324,7 @@ def subgradient(core: Core, deadline: float, search: Search, *, base: Core | Non
         u = np.where(np.isfinite(u), u, 0.0) + per_unit_fixed
     else:
         u = start.copy()
-    since, last_lp = 0, -lp_every
+    since, last_lp = 0, -(lp_every or 0)
     search.tried = search.tried or set()
     began, lp_time = time.perf_counter(), 0.0
     for step in range(steps):
@@ -324,7 +334,7 @@ def subgradient(core: Core, deadline: float, search: Search, *, base: Core | Non
         if search.best_u is None or r.value > search.best_bound + 1e-9 * abs(search.best_bound):
             search.best_bound, search.best_u, search.best_relaxation, since = r.value, u.copy(), r, 0
             # incumbents from improving points, not every step: each is an LP (at most LP_SHARE of the time)
-            if step >= last_lp + lp_every and lp_time <= LP_SHARE * (time.perf_counter() - began):
+            if lp_every is not None and step >= last_lp + lp_every and lp_time <= LP_SHARE * (time.perf_counter() - began):
                 lp_began = time.perf_counter()
                 _incumbent(core, base, r, search, deadline)
                 last_lp, lp_time = step, lp_time + time.perf_counter() - lp_began
@@ -399,7 +409,7 @@ def local_search(core: Core, search: Search, deadline: float) -> None:
     improved = True
     while improved and time.perf_counter() < deadline:
         improved = False
-        open_now = (np.bincount(core.site, weights=search.flow, minlength=len(core.fixed)) > 1e-9) | core.must
+        open_now = _in_use(core, search.flow)
         opened = np.flatnonzero(open_now & ~core.must)
         closed = np.flatnonzero(~open_now & np.isfinite(core.fixed))
         moves: list[tuple[int, ...]] = [(i,) for i in opened[np.argsort(-v[opened])]] + [(k,) for k in closed[np.argsort(v[closed])]]
@@ -493,8 +503,7 @@ def _exact_flows(core: Core, search: Search, deadline: float) -> None:
     capacities down to the data's decimals)."""
     if search.flow is None or time.perf_counter() > deadline:
         return
-    sites = (np.bincount(core.site, weights=search.flow, minlength=len(core.fixed)) > 1e-9) | core.must
-    found = transport(core, sites, deadline, exact=True)
+    found = transport(core, _in_use(core, search.flow), deadline, exact=True)
     if found is not None and found[0] < search.upper:
         search.upper, search.flow = found
 
@@ -521,15 +530,14 @@ def _single_source(inst: FrontWarehouse, backend: str, options: SolverOptions) -
     site_pos = {s.id: i for i, s in enumerate(inst.sites)}
     chosen = np.zeros(len(inst.sites), bool)
     chosen[[site_pos[s] for s in relaxed.solution["open_sites"]]] = True
-    value = search.best_relaxation.site_value
+    spare = np.flatnonzero(~chosen & np.isfinite(core.fixed))
+    spare = spare[np.argsort(search.best_relaxation.site_value[spare])]  # cheapest first
     out = MethodOutput(Status.NO_SOLUTION)
     for widen in (0, 2, 8, len(inst.sites)):
         extra = np.zeros(len(inst.sites), bool)
-        spare = np.flatnonzero(~chosen & np.isfinite(core.fixed))
-        extra[spare[np.argsort(value[spare])][:widen]] = True
-        status = ["open" if chosen[i] and not extra[i] else ("candidate" if extra[i] or core.must[i] else "closed") for i in range(len(inst.sites))]
-        status = [("open" if core.must[i] else st) for i, st in enumerate(status)]
-        reduced = inst.model_copy(update={"sites": [s.model_copy(update={"status": st}) for s, st in zip(inst.sites, status, strict=True)]})
+        extra[spare[:widen]] = True
+        states = ["open" if chosen[i] or core.must[i] else "candidate" if extra[i] else "closed" for i in range(len(inst.sites))]
+        reduced = inst.model_copy(update={"sites": [s.model_copy(update={"status": st}) for s, st in zip(inst.sites, states, strict=True)]})
         left = None if limit is None else max(0.05, started + limit - 0.05 - time.perf_counter())
         out = _assignment_milp(reduced, backend, replace(options, gap=tight, time_limit_s=left))
         meta.update(assignment_status=out.status.value, assignment_candidates=int(widen))
@@ -591,7 +599,6 @@ class BranchAndBound:
         self.heap: list[Node] = []
         self.nodes = 0
         self.floor = math.inf  # the least bound of anything discarded
-        self.fixed_at_root = 0
         root = Node(search.best_bound, 0, fixings(core, search, self.cutoff), search.best_u)
         self.fixed_at_root = len(root.forced)
         self._discard_below(self.cutoff if root.forced else math.inf)
@@ -643,7 +650,7 @@ class BranchAndBound:
             return
         search = self.search
         inner = subgradient(sub, deadline, Search(upper=search.upper, flow=search.flow, tried=search.tried), base=self.core,
-                            start=node.start, theta=NODE_THETA, steps=NODE_STEPS, lp_every=math.inf, patience=NODE_PATIENCE)
+                            start=node.start, theta=NODE_THETA, steps=NODE_STEPS, lp_every=None, patience=NODE_PATIENCE)
         assert inner.best_relaxation is not None
         _incumbent(sub, self.core, inner.best_relaxation, inner, deadline)
         if inner.upper < search.upper:
