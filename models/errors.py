@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: an error message lists this many problems, then how many more there are
+SHOWN_PROBLEMS = 50
+
 
 class EcomoptError(Exception):
     """Base class of every error the library raises on purpose."""
@@ -40,7 +43,9 @@ class InstanceError(EcomoptError):
         head = f"{self.source}: " if self.source else ""
         count = len(self.problems)
         lines = [f"{head}{count} problem{'s' if count != 1 else ''} found"]
-        lines += [f"  {p}" for p in self.problems]
+        lines += [f"  {p}" for p in self.problems[:SHOWN_PROBLEMS]]
+        if count > SHOWN_PROBLEMS:
+            lines.append(f"  ... and {count - SHOWN_PROBLEMS} more")
         return "\n".join(lines)
 
 

@@ -104,7 +104,7 @@ def resolve_table(doc: dict[str, Any], base_dir: Path) -> list[Problem]:
         return [Problem(where, f"file not found: {path}")]
     doc["users"] = {**users, "table": str(path)}
     try:
-        columns = table_columns(path)
+        columns, has_rows = table_columns(path), table_has_rows(path)
     except InstanceError as exc:
         return exc.problems
     problems = []
@@ -118,6 +118,8 @@ def resolve_table(doc: dict[str, Any], base_dir: Path) -> list[Problem]:
         for col in (f"value_{ident}", f"cost_{ident}"):
             if col not in columns:
                 problems.append(Problem(f"treatments[{i}]", f"{path.name} has no column {col} (columns: {_listed(columns)})"))
+    if not problems and not has_rows:
+        problems.append(Problem(where, f"{path.name} has no users (a header and no rows)"))
     if doc.get("segment_budgets") and "segment" not in columns:
         problems.append(Problem("segment_budgets", f"{path.name} has no segment column to apply them to"))
     return problems
@@ -139,6 +141,21 @@ def table_columns(path: Path) -> list[str]:
             header = fh.readline()
         return [c.strip() for c in next(csv.reader([header], delimiter=_delimiter(header)), [])]
     except (OSError, UnicodeDecodeError, csv.Error, pa.ArrowException) as exc:
+        raise InstanceError(Problem("users.table", f"cannot read {path.name}: {exc}")) from None
+
+
+def table_has_rows(path: Path) -> bool:
+    """Whether the table has a row after its header (Parquet: from its metadata)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if path.suffix.lower() == ".parquet":
+            return bool(pq.read_metadata(path).num_rows)
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            fh.readline()
+            return any(line.strip() for line in iter(fh.readline, ""))
+    except (OSError, UnicodeDecodeError, pa.ArrowException) as exc:
         raise InstanceError(Problem("users.table", f"cannot read {path.name}: {exc}")) from None
 
 
@@ -196,11 +213,16 @@ def parquet_parts(inst: IncentiveAssignment, rows_per_part: int = 1_000_000) -> 
 
 
 def read_part(inst: IncentiveAssignment, part: Part) -> Chunk:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     columns = _columns(inst, part.path)
     dictionary = ["segment"] if "segment" in columns else None
-    table = pq.ParquetFile(part.path, read_dictionary=dictionary).read_row_groups(list(part.row_groups), columns=columns, use_threads=False)
+    try:
+        table = pq.ParquetFile(part.path, read_dictionary=dictionary).read_row_groups(list(part.row_groups), columns=columns, use_threads=False)
+    except (OSError, pa.ArrowException) as exc:  # a damaged file: its pages cannot be decoded
+        where = f"rows {part.offset + 1}-{part.offset + part.rows}"
+        raise InstanceError(Problem("users.table", f"cannot read {Path(part.path).name} ({where}): {str(exc).splitlines()[0]}")) from None
     return to_chunk(inst, table, part.offset)
 
 
@@ -237,6 +259,8 @@ def iter_chunks(inst: IncentiveAssignment, rows: int = 1_000_000) -> Iterator[Ch
             offset += table.num_rows
     except pa.ArrowInvalid as exc:
         raise InstanceError(Problem("users.table", _csv_error(path, delimiter, header, types, exc))) from None
+    except (OSError, pa.ArrowException) as exc:
+        raise InstanceError(Problem("users.table", f"cannot read {path.name}: {str(exc).splitlines()[0]}")) from None
 
 
 def _csv_error(path: Path, delimiter: str, header: list[str], types: dict[str, Any], exc: Exception) -> str:

@@ -125,10 +125,11 @@ def loads_instance(
 ) -> BaseModel:
     """Validate an instance given as text (what batch workers receive instead of a path)."""
     source = source or name
-    if input_format == "orlib-cap":
-        doc = read_orlib_cap(text, name=name, capacity=capacity, single_source=bool(single_source))
-    elif input_format == "envyfree":
-        doc = read_envyfree(text, name=name)
+    if input_format in ("orlib-cap", "envyfree"):
+        try:
+            doc = read_orlib_cap(text, name=name, capacity=capacity, single_source=bool(single_source)) if input_format == "orlib-cap" else read_envyfree(text, name=name)
+        except InstanceError as exc:  # the readers know the instance's name, not its file
+            raise InstanceError(exc.problems, source=source) from None
     elif input_format in ("json", "toml"):
         doc = _parse_text(text, input_format, source)
         if capacity is not None:
@@ -192,10 +193,14 @@ def _parse_text(text: str, fmt: str, source: str) -> Any:
             raise InstanceError(Problem(f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}"), source=source) from None
         except ValueError as exc:
             raise InstanceError(Problem("", str(exc)), source=source) from None
+        except RecursionError:
+            raise InstanceError(Problem("", "invalid JSON: nested too deeply"), source=source) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InstanceError(Problem("", f"invalid TOML: {exc}"), source=source) from None
+    except RecursionError:
+        raise InstanceError(Problem("", "invalid TOML: nested too deeply"), source=source) from None
 
 
 def _refuse_constant(name: str) -> Any:
@@ -244,6 +249,8 @@ def _read_table(name: Any, base_dir: Path, key: str) -> tuple[list[dict[str, Any
 def _locate_in_table(problem: Problem, tables: dict[str, str]) -> Problem:
     """Add the table file and line to problems located in a list read from a table."""
     for key, name in tables.items():
+        if problem.where == key:  # the table as a whole (e.g. it has no rows)
+            return Problem(f"{key} ({name})", problem.what)
         prefix = f"{key}["
         if problem.where.startswith(prefix):
             index = problem.where[len(prefix) :].split("]", 1)[0]
