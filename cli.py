@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from enum import Enum
@@ -25,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from models import FAMILIES, INPUT_FORMATS, EcomoptError, InstanceError, UsageError, load_instance
+from models.errors import NumericsWarning
 
 app = typer.Typer(
     name="ecomopt",
@@ -94,6 +96,7 @@ InstancePath = Annotated[Path, typer.Argument(exists=True, dir_okay=False, reada
 InputFormat = Annotated[str, typer.Option("--input-format", help=f"One of: {', '.join(INPUT_FORMATS)}. auto goes by the extension.")]
 Capacity = Annotated[Optional[float], typer.Option("--capacity", help="orlib-cap only: the capacity of every site in capa/capb/capc (their files say `capacity`).", min=0)]
 SingleSource = Annotated[Optional[bool], typer.Option("--single-source/--multi-source", help="Override the instance's single_source field (foreign formats carry none).", show_default=False)]
+OutsideTables = Annotated[bool, typer.Option("--allow-outside-tables", help="Read tables the instance names outside its own folder (refused by default: instance files may come from others).")]
 
 
 @app.command()
@@ -109,6 +112,7 @@ def solve(
     input_format: InputFormat = "auto",
     capacity: Capacity = None,
     single_source: SingleSource = None,
+    allow_outside_tables: OutsideTables = False,
     output_format: Annotated[OutputFormat, typer.Option("--format", help="table: for people; json: exactly one JSON document on stdout.")] = OutputFormat.table,
     output: Annotated[Optional[Path], typer.Option(help="Also write the JSON result to this file (atomically).", dir_okay=False)] = None,
     plan: Annotated[Optional[Path], typer.Option(help="incentive_assignment: write the per-user plan (user_id, treatment) to this .parquet or .csv file, chunk by chunk and atomically.", dir_okay=False)] = None,
@@ -127,6 +131,7 @@ def solve(
     started = time.perf_counter()
     from optimizers import SolverOptions
     from optimizers import solve as run_solve
+    from optimizers.stopping import stop_on_sigint
 
     for name, path in (("--output", output), ("--plan", plan)):
         if path is not None and not path.resolve().parent.is_dir():
@@ -135,12 +140,14 @@ def solve(
         raise UsageError(f"--plan: the plan is written as .parquet or .csv (got {plan.name})")
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    inst = load_instance(instance, input_format=input_format, capacity=capacity, single_source=single_source)
-    if (plan is not None or scheduler is not None) and inst.problem != "incentive_assignment":
-        raise UsageError(f"{'--plan' if plan is not None else '--scheduler'}: only for incentive_assignment instances (this is {inst.problem})")
-    left = None if time_limit is None else max(0.05, time_limit - (time.perf_counter() - started))
-    options = SolverOptions(time_limit_s=left, gap=gap, threads=threads, seed=seed, verbose=verbose, scheduler=scheduler)
-    result = run_solve(inst, method=method, backend=backend, options=options)
+    warnings.filterwarnings("ignore", category=NumericsWarning)  # shown once, plainly, from the result below
+    with stop_on_sigint():  # Ctrl-C (even while loading): the method wraps up and its best plan is written as usual
+        inst = load_instance(instance, input_format=input_format, capacity=capacity, single_source=single_source, allow_outside_tables=allow_outside_tables)
+        if (plan is not None or scheduler is not None) and inst.problem != "incentive_assignment":
+            raise UsageError(f"{'--plan' if plan is not None else '--scheduler'}: only for incentive_assignment instances (this is {inst.problem})")
+        left = None if time_limit is None else max(0.05, time_limit - (time.perf_counter() - started))
+        options = SolverOptions(time_limit_s=left, gap=gap, threads=threads, seed=seed, verbose=verbose, scheduler=scheduler)
+        result = run_solve(inst, method=method, backend=backend, options=options)
     document = result.to_dict()
     if plan is not None and result.status.has_solution:
         from models.incentive_assignment import write_plan
@@ -163,6 +170,8 @@ def solve(
             raise UsageError(f"--output: cannot write {output} ({exc.strerror})") from None
     if result.message and result.status.value != "optimal" and output_format is OutputFormat.table:
         err.print(f"note: {result.message}", markup=False)
+    for text in result.meta.get("warnings", []):
+        err.print(f"warning: {text}", markup=False)
     for name in result.meta.get("ignored_options", []):
         err.print(f"note: backend {result.backend} has no {name} option; --{name} was ignored", markup=False)
     raise typer.Exit(result.status.exit_code)
@@ -170,9 +179,10 @@ def solve(
 
 @app.command()
 @_guarded
-def validate(instance: InstancePath, input_format: InputFormat = "auto", capacity: Capacity = None, single_source: SingleSource = None) -> None:
+def validate(instance: InstancePath, input_format: InputFormat = "auto", capacity: Capacity = None, single_source: SingleSource = None,
+             allow_outside_tables: OutsideTables = False) -> None:
     """Check an instance file and list every problem with its location (exit 2 if any)."""
-    inst = load_instance(instance, input_format=input_format, capacity=capacity, single_source=single_source)
+    inst = load_instance(instance, input_format=input_format, capacity=capacity, single_source=single_source, allow_outside_tables=allow_outside_tables)
     sizes = ", ".join(f"{len(v)} {k}" for k, v in inst.model_dump().items() if isinstance(v, list))
     out.print(f"ok: {inst.name} ({inst.problem}; {sizes})", markup=False)
 

@@ -55,3 +55,8 @@ class BackendUnavailableError(EcomoptError):
 
 class UsageError(EcomoptError):
     """A request that cannot be honoured as stated (unknown method, unsupported option)."""
+
+
+class NumericsWarning(UserWarning):
+    """The data's magnitudes make a solver's tolerances unreliable (the answer is still
+    re-checked by evaluate(), but may be suboptimal or refused)."""

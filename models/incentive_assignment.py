@@ -89,9 +89,12 @@ def cross_check(raw: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def resolve_table(doc: dict[str, Any], base_dir: Path) -> list[Problem]:
-    """Point ``users.table`` at its file (relative to the instance's folder) and check that
-    the file has the columns the treatments need. Rewrites ``doc`` in place."""
+def resolve_table(doc: dict[str, Any], base_dir: Path, allow_outside: bool = False) -> list[Problem]:
+    """Point ``users.table`` at its file (relative to the instance's folder, which it must not
+    leave unless ``allow_outside``) and check that the file has the columns the treatments
+    need. Rewrites ``doc`` in place."""
+    from models.io import outside_folder
+
     users = doc.get("users")
     if not isinstance(users, dict) or not isinstance(users.get("table"), str):
         return []  # the schema reports it
@@ -100,6 +103,8 @@ def resolve_table(doc: dict[str, Any], base_dir: Path) -> list[Problem]:
     where = "users.table"
     if path.suffix.lower() not in TABLE_SUFFIXES:
         return [Problem(where, f"only .csv and .parquet tables are read (got {name!r})")]
+    if not allow_outside and (outside := outside_folder(path, base_dir)):
+        return [Problem(where, outside.what)]
     if not path.is_file():
         return [Problem(where, f"file not found: {path}")]
     doc["users"] = {**users, "table": str(path)}

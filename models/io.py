@@ -32,7 +32,7 @@ class Family:
     evaluate: Callable[[Any, Any], Evaluation]
     table_keys: tuple[str, ...] = ()
     sense: Callable[[Any], str] = lambda instance: "min"  # "min" or "max": the direction of the objective
-    resolve_tables: Callable[[dict[str, Any], Path], list[Problem]] = lambda doc, base_dir: []  # tables read by the solver, not here
+    resolve_tables: Callable[[dict[str, Any], Path, bool], list[Problem]] = lambda doc, base_dir, outside: []  # tables read by the solver, not here
 
 
 FAMILIES: dict[str, Family] = {
@@ -76,12 +76,14 @@ def load_instance(
     input_format: str = "auto",
     capacity: float | None = None,
     single_source: bool | None = None,
+    allow_outside_tables: bool = False,
 ) -> BaseModel:
     """Read and validate an instance file.
 
     ``input_format``: ``auto`` (by extension: .json, .toml), ``json``, ``toml``, or
     ``orlib-cap`` (OR-Library capacitated warehouse location; ``capacity`` substitutes the
     word `capacity` in capa/capb/capc). ``single_source`` overrides the file's field.
+    Tables must lie in the file's folder (or below it) unless ``allow_outside_tables``.
     """
     path = Path(path)
     source = str(path)
@@ -96,7 +98,7 @@ def load_instance(
         raise InstanceError(Problem(f"line {line}", "not UTF-8 text"), source=source) from None
     return loads_instance(
         text, input_format=resolve_format(path, input_format), name=path.stem, source=source,
-        base_dir=path.parent, capacity=capacity, single_source=single_source,
+        base_dir=path.parent, capacity=capacity, single_source=single_source, allow_outside_tables=allow_outside_tables,
     )
 
 
@@ -122,6 +124,7 @@ def loads_instance(
     base_dir: Path | None = None,
     capacity: float | None = None,
     single_source: bool | None = None,
+    allow_outside_tables: bool = False,
 ) -> BaseModel:
     """Validate an instance given as text (what batch workers receive instead of a path)."""
     source = source or name
@@ -138,11 +141,13 @@ def loads_instance(
         raise InstanceError(Problem("--input-format", f"unknown format {input_format!r} (expected one of {', '.join(INPUT_FORMATS)})"), source=source)
     if single_source is not None and isinstance(doc, dict):
         doc["single_source"] = single_source
-    return parse_instance(doc, source=source, base_dir=base_dir)
+    return parse_instance(doc, source=source, base_dir=base_dir, allow_outside_tables=allow_outside_tables)
 
 
-def parse_instance(doc: Any, *, source: str = "<instance>", base_dir: Path | None = None) -> BaseModel:
-    """Validate a document (already parsed JSON/TOML) into its family's schema."""
+def parse_instance(doc: Any, *, source: str = "<instance>", base_dir: Path | None = None, allow_outside_tables: bool = False) -> BaseModel:
+    """Validate a document (already parsed JSON/TOML) into its family's schema. Tables are
+    named relative to ``base_dir`` (the instance file's folder; default the current one) and
+    must not leave it unless ``allow_outside_tables`` (or no ``base_dir`` is given)."""
     if not isinstance(doc, dict):
         raise InstanceError(Problem("", f"the document must be an object (got {type(doc).__name__})"), source=source)
     tag = doc.get("problem")
@@ -157,7 +162,7 @@ def parse_instance(doc: Any, *, source: str = "<instance>", base_dir: Path | Non
     for key in family.table_keys:
         ref = doc.get(key)
         if isinstance(ref, dict) and set(ref) == {"table"}:
-            rows, table_problems = _read_table(ref["table"], base_dir or Path("."), key)
+            rows, table_problems = _read_table(ref["table"], base_dir or Path("."), key, allow_outside_tables or base_dir is None)
             problems += table_problems
             doc[key] = rows
             if table_problems:
@@ -165,7 +170,7 @@ def parse_instance(doc: Any, *, source: str = "<instance>", base_dir: Path | Non
             else:
                 tables[key] = str(ref["table"])
 
-    problems += family.resolve_tables(doc, base_dir or Path("."))
+    problems += family.resolve_tables(doc, base_dir or Path("."), allow_outside_tables or base_dir is None)
     problems += family.cross_check(doc)
     instance = None
     try:
@@ -207,12 +212,24 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows (got {name})")
 
 
-def _read_table(name: Any, base_dir: Path, key: str) -> tuple[list[dict[str, Any]], list[Problem]]:
+def outside_folder(path: Path, base_dir: Path) -> Problem | None:
+    """A located refusal of a table that leaves the instance's folder (``..``, an absolute path
+    or a link elsewhere): instance files from others must not read arbitrary files."""
+    try:
+        path.resolve().relative_to(base_dir.resolve())
+        return None
+    except ValueError:
+        return Problem("", f"{path} is outside the instance's folder {base_dir.resolve()}; move the table next to the instance, or pass --allow-outside-tables")
+
+
+def _read_table(name: Any, base_dir: Path, key: str, allow_outside: bool = False) -> tuple[list[dict[str, Any]], list[Problem]]:
     """Rows of a CSV table as dicts. Columns ``demand_<sku>`` gather into ``demand``; empty
     cells are absent keys; numbers stay text and are converted by the schema."""
     if not isinstance(name, str):
         return [], [Problem(f"{key}.table", f"must be a file name (got {name!r})")]
     path = base_dir / name
+    if not allow_outside and (outside := outside_folder(path, base_dir)):
+        return [], [Problem(f"{key}.table", outside.what)]
     if path.suffix.lower() != ".csv":
         return [], [Problem(f"{key}.table", f"only .csv tables are read (got {name!r})")]
     try:

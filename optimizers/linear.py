@@ -113,6 +113,11 @@ class LinearModel:
     def row_hi(self) -> np.ndarray:
         return _cat(self._row_hi)
 
+    @property
+    def coefficients(self) -> np.ndarray:
+        """The constraint matrix's entries as added (duplicates not yet summed)."""
+        return _cat(self._vals)
+
     def matrix(self) -> sp.csr_matrix:
         """The constraint matrix A (duplicate entries summed)."""
         A = sp.coo_matrix(

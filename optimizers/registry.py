@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import metadata
@@ -20,9 +21,10 @@ from threadpoolctl import threadpool_limits
 
 from models import evaluate, load_instance, parse_instance
 from models.base import TOLERANCE
-from models.errors import UsageError
+from models.errors import NumericsWarning, UsageError
 from optimizers.backends import BACKENDS
 from optimizers.result import Result, SolverOptions, Status, relative_gap
+from optimizers.stopping import method_starting, stop_requested
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +115,25 @@ def solve(
     backend = backend or chosen.default_backend
 
     start = time.perf_counter()
-    with threadpool_limits(limits=options.threads or None):  # numpy/scipy BLAS threads, like the solver's
+    method_starting()
+    with threadpool_limits(limits=options.threads or None), warnings.catch_warnings(record=True) as caught:  # BLAS threads like the solver's
+        warnings.simplefilter("always", NumericsWarning)
         out = chosen.run(instance, backend, options)
     runtime = time.perf_counter() - start
+    numerics = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, NumericsWarning)))
+    for w in caught:  # hand every warning on to the caller's filters, numerics ones once each
+        if not issubclass(w.category, NumericsWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for text in numerics:
+        warnings.warn(text, NumericsWarning, stacklevel=2)
+    if numerics:
+        out.meta["warnings"] = numerics
 
     evaluation = None
     status, message = out.status, out.message
+    if stop_requested():
+        out.meta["stopped"] = True
+        message = "stopped on request (Ctrl-C): the best plan found so far" + (f"; {message}" if message else "")
     if out.solution is not None:
         check = evaluate(instance, {**out.solution, **out.attachments})
         evaluation = check.to_dict()

@@ -8,9 +8,12 @@ claims more than the incumbent allows.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
-from models.errors import BackendUnavailableError
+import numpy as np
+
+from models.errors import BackendUnavailableError, NumericsWarning
 from optimizers.backends.base import Backend, Outcome, native_output_to_stderr
 from optimizers.backends.cbc import CbcBackend
 from optimizers.backends.highs import HighsBackend
@@ -59,6 +62,8 @@ def solve_linear(model: LinearModel, backend_name: str, options: SolverOptions) 
     reason = backend.unsupported(model)
     if reason:
         raise BackendUnavailableError(f"--backend {backend_name}: {reason}")
+    if (spread := coefficient_spread(model)) is not None:
+        warnings.warn(spread, NumericsWarning, stacklevel=2)
     start = time.perf_counter()
     with native_output_to_stderr():
         out = backend.solve(model, options)
@@ -77,6 +82,66 @@ def solve_linear(model: LinearModel, backend_name: str, options: SolverOptions) 
         out.message += f"; downgraded to feasible: gap {gap} not proven within {options.gap}"
         out.status = Status.FEASIBLE
     return out
+
+
+def explain_infeasibility(model: LinearModel, families: dict[str, list[str]], backend_name: str, options: SolverOptions,
+                          column_families: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> list[str]:
+    """Which constraint families a proven-infeasible model needs relaxed: each family (the
+    row blocks whose names start with its prefixes, or columns whose upper bounds it resets)
+    is dropped alone and feasibility re-checked with a zero objective. Returns the families
+    whose removal alone leaves a feasible model."""
+    backend = get_backend(backend_name)
+    A = model.matrix().tocoo()
+    count = len(families) + len(column_families or {})
+    per_try = None if options.time_limit_s is None else max(0.5, options.time_limit_s / max(1, count))
+
+    def feasible(name: str, lo: np.ndarray, hi: np.ndarray, ub: np.ndarray) -> bool:
+        probe = LinearModel(name=f"{model.name}-without-{name}")
+        probe.add_variables("x", model.num_vars, lb=model.lb, ub=ub, integer=model.integer)
+        probe.add_constraints("rows", model.num_rows, A.row, A.col, A.data, lo=lo, hi=hi)
+        with native_output_to_stderr():
+            out = backend.solve(probe, SolverOptions(time_limit_s=per_try, gap=0.999, threads=options.threads, seed=options.seed))
+        return out.status in (Status.OPTIMAL, Status.FEASIBLE)
+
+    responsible = []
+    for name, prefixes in families.items():
+        blocks = [block for label, block in model.row_blocks.items() if any(label.startswith(p) for p in prefixes)]
+        if not blocks:
+            continue
+        lo, hi = model.row_lo, model.row_hi
+        for block in blocks:
+            lo[block], hi[block] = -np.inf, np.inf
+        if feasible(name, lo, hi, model.ub):
+            responsible.append(name)
+    for name, (columns, bounds) in (column_families or {}).items():
+        ub = model.ub
+        ub[columns] = bounds
+        if feasible(name, model.row_lo, model.row_hi, ub):
+            responsible.append(name)
+    return responsible
+
+
+#: largest ratio between the biggest and smallest nonzero magnitude in one part of a model
+#: (matrix, objective, bounds and right-hand sides) that solvers' tolerances handle reliably
+MAX_SPREAD = 1e9
+
+
+def coefficient_spread(model: LinearModel) -> str | None:
+    """A warning text when a part of the model spans more than ``MAX_SPREAD``, else None."""
+    parts = {
+        "constraint coefficients": model.coefficients,
+        "objective coefficients": model.cost,
+        "bounds and right-hand sides": np.concatenate([model.row_lo, model.row_hi, model.lb, model.ub]),
+    }
+    found = []
+    for name, values in parts.items():
+        size = np.abs(values[np.isfinite(values) & (values != 0)])
+        if len(size) and size.max() > MAX_SPREAD * size.min():
+            found.append(f"{name} span {size.min():.3g} to {size.max():.3g}")
+    if not found:
+        return None
+    return (f"{model.name}: {'; '.join(found)} (more than {MAX_SPREAD:.0e} apart): solver tolerances (about 1e-6 on rows, 1e-9 on "
+            "integrality) may then give wrong or suboptimal answers; measure in larger or smaller units to narrow the range")
 
 
 def _infeasible_or_unbounded(model: LinearModel, backend: Backend, options: SolverOptions, spent: float) -> Status:

@@ -10,7 +10,9 @@ small grace), so the limit holds. Small models, whose phases are short, run in t
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ import numpy as np
 from optimizers.backends.base import Backend, Outcome
 from optimizers.linear import LinearModel
 from optimizers.result import SolverOptions, Status
+from optimizers.stopping import expired
 
 #: The child is stopped this long after HiGHS's own time limit.
 GRACE_FACTOR, GRACE_S = 0.05, 0.2
@@ -108,6 +111,7 @@ def _can_fork() -> bool:
 
 
 def _child(conn: Any, problem: dict[str, Any]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the child
     try:
         conn.send(_milp(problem))
     except BaseException as exc:  # the parent reports it
@@ -123,12 +127,14 @@ def _solve_in_child(problem: dict[str, Any], deadline_s: float) -> dict[str, Any
     child = ctx.Process(target=_child, args=(sender, problem), daemon=True)
     child.start()
     sender.close()
+    until = time.perf_counter() + deadline_s
     try:
-        if receiver.poll(deadline_s):
-            try:
-                return receiver.recv()  # type: ignore[no-any-return]
-            except EOFError:
-                return _failure("the HiGHS process ended without an answer")
+        while not expired(until):
+            if receiver.poll(min(0.1, max(0.0, until - time.perf_counter()))):
+                try:
+                    return receiver.recv()  # type: ignore[no-any-return]
+                except EOFError:
+                    return _failure("the HiGHS process ended without an answer")
         return None
     finally:
         receiver.close()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from models.front_warehouse import FrontWarehouse
-from optimizers.backends import BACKENDS, solve_linear
+from optimizers.backends import BACKENDS, explain_infeasibility, solve_linear
 from optimizers.front_warehouse import benders, lagrangian, milp, pulp_tutorial
 from optimizers.front_warehouse.stochastic import mean_plan, vss_report
 from optimizers.registry import Method, MethodOutput, register, remaining
@@ -18,9 +20,12 @@ def run_milp(instance: FrontWarehouse, backend: str | None, options: SolverOptio
     start = time.perf_counter()
     backend = backend or DEFAULT_BACKEND
     integral = BACKENDS[backend].pure_integer_only and milp.integral_flows_exact(instance)
+    milp.check_size(instance)
     formulation = milp.build(instance, integral_flows=integral)
     out = solve_linear(formulation.model, backend, remaining(options, start))
     assert out.status is not None  # solve_linear settles "infeasible or unbounded"
+    if out.status is Status.INFEASIBLE:
+        out.message = _why_infeasible(instance, formulation, backend, remaining(options, start))
     solution = None if out.x is None else milp.read_solution(formulation, out.x).to_dict()
     bound = out.bound
     if out.status in (Status.FEASIBLE, Status.NO_SOLUTION):  # stopped early: keep the better bound
@@ -39,6 +44,27 @@ def run_milp(instance: FrontWarehouse, backend: str | None, options: SolverOptio
 
         meta["mean_plan"] = vss_report(mean_plan(instance, solve_mean, options, deadline), out.objective)
     return MethodOutput(out.status, out.objective, bound, solution, out.message, meta)
+
+
+#: constraint families of the extensive form (row-name prefixes in milp.build) a planner can relax
+FAMILIES = {
+    "the promise share": ["promise"],
+    "site capacities": ["capacity", "presale_volume"],
+    "max_open_sites": ["max_open"],
+    "max_skus per site": ["max_skus"],
+    "single sourcing": ["one_site"],
+    "serving all demand (no depot or lost sales for some SKUs)": ["demand", "supply"],
+}
+
+
+def _why_infeasible(instance: FrontWarehouse, f: milp.Formulation, backend: str, options: SolverOptions) -> str:
+    """The message of a proven-infeasible instance: which family, relaxed alone, would leave a plan."""
+    closed = np.flatnonzero(f.net.closed)
+    reopen = {"sites with status closed": (f.y[closed], np.ones(len(closed)))} if len(closed) else {}
+    found = explain_infeasibility(f.model, FAMILIES, backend, options, reopen)
+    if not found:
+        return "proven infeasible; no single constraint family (promise, capacity, open sites, SKUs per site, single sourcing, demand) explains it alone"
+    return "proven infeasible; it has a plan once this is relaxed: " + " or ".join(found)
 
 
 register(

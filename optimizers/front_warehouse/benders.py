@@ -38,11 +38,12 @@ import scipy.sparse as sp
 from models.front_warehouse import FrontWarehouse
 from optimizers.backends import solve_linear
 from optimizers.backends.lp import solve_lp
-from optimizers.front_warehouse.milp import FIRST_STAGE, Formulation, build, read_solution
+from optimizers.front_warehouse.milp import FIRST_STAGE, Formulation, build, check_size, read_solution
 from optimizers.front_warehouse.stochastic import MeanPlan, mean_plan, vss_report
 from optimizers.linear import LinearModel
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status, relative_gap
+from optimizers.stopping import expired, now
 
 #: a block's cut is added when the master underestimates its value by more than this (relative)
 CUT_TOLERANCE = 1e-7
@@ -359,11 +360,11 @@ class LShaped:
     def left(self) -> float | None:
         if self.options.time_limit_s is None:
             return None
-        return self.options.time_limit_s - (time.perf_counter() - self.start)
+        return self.options.time_limit_s - (now() - self.start)
 
     def out_of_time(self) -> bool:
         left = self.left()
-        return left is not None and left <= 0.05
+        return expired(None) or (left is not None and left <= 0.05)
 
     # --- master
     def master(self, integer: bool, fixed: np.ndarray | None = None) -> tuple[Status | None, np.ndarray | None, np.ndarray | None, float | None, float | None]:
@@ -560,6 +561,7 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions, one_s
     extensive form, much faster there)."""
     start = time.perf_counter()
     deadline = None if options.time_limit_s is None else start + options.time_limit_s
+    check_size(inst)
     f = build(inst, stock_columns=True)
     dec = decompose(f)
     loop = LShaped(dec, backend or "highs", options, start)

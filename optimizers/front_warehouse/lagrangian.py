@@ -38,6 +38,7 @@ from models.front_warehouse import Flow, FrontWarehouse, FrontWarehouseSolution,
 from optimizers.backends.lp import solve_lp
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status, relative_gap
+from optimizers.stopping import expired, now
 
 log = logging.getLogger(__name__)
 STEPS = 600  # subgradient steps at most at the root
@@ -266,13 +267,13 @@ def _transport_by_lp(core: Core, sites: np.ndarray, deadline: float) -> tuple[fl
         arcs = np.flatnonzero(active)
         out = _transport_lp(core, sites, arcs, deadline)
         if out is None:  # the cheapest arcs cannot carry the demand: widen
-            if active[usable].all() or time.perf_counter() > deadline:
+            if active[usable].all() or expired(deadline):
                 return None
             per_zone *= 4
             active[order[rank < per_zone]] = True
             continue
         x, zone_dual, site_dual = out
-        if time.perf_counter() > deadline:
+        if expired(deadline):
             break
         reduced = core.cost[usable] - zone_dual[core.zone[usable]] - site_dual[core.site[usable]]
         priced = usable[(reduced < -1e-9 * scale) & ~active[usable]]
@@ -292,7 +293,7 @@ def _transport_lp(core: Core, sites: np.ndarray, arcs: np.ndarray, deadline: flo
                       shape=(J + I, len(arcs)))
     lo = np.concatenate([core.demand, np.full(I, -np.inf)])
     hi = np.concatenate([core.demand, np.where(sites, core.units, 0.0)])
-    left = None if deadline == math.inf else deadline - time.perf_counter()
+    left = None if deadline == math.inf else deadline - now()
     out = solve_lp(core.cost[arcs], A, lo, hi, np.zeros(len(arcs)), np.full(len(arcs), np.inf), method="highs-ds", time_limit=left)
     if out.status != "optimal" or out.x is None or out.row_dual is None:
         return None
@@ -343,7 +344,7 @@ def subgradient(core: Core, deadline: float, search: Search, *, base: Core | Non
             if since >= patience:
                 theta, since = theta / 2, 0
         closed = math.isfinite(search.upper) and search.upper - search.best_bound <= 1e-7 * max(1.0, abs(search.upper))
-        if closed or theta < 1e-4 or time.perf_counter() > deadline:
+        if closed or theta < 1e-4 or expired(deadline):
             break
         norm = float(r.slope @ r.slope)
         if norm <= 1e-12:
@@ -407,7 +408,7 @@ def local_search(core: Core, search: Search, deadline: float) -> None:
     assert search.flow is not None and search.best_relaxation is not None
     v = search.best_relaxation.site_value
     improved = True
-    while improved and time.perf_counter() < deadline:
+    while improved and not expired(deadline):
         improved = False
         open_now = _in_use(core, search.flow)
         opened = np.flatnonzero(open_now & ~core.must)
@@ -418,7 +419,7 @@ def local_search(core: Core, search: Search, deadline: float) -> None:
             best = np.argsort(estimate, axis=None)[:SWAPS]
             moves += [(int(opened[a]), int(closed[b])) for a, b in zip(*np.unravel_index(best, estimate.shape), strict=True)]
         for move in moves:
-            if time.perf_counter() > deadline:
+            if expired(deadline):
                 return
             trial = open_now.copy()
             trial[list(move)] = ~trial[list(move)]
@@ -483,7 +484,7 @@ def _multi_source(inst: FrontWarehouse, options: SolverOptions) -> tuple[MethodO
     meta: dict[str, Any] = {"lagrangian_bound": search.best_bound, "heuristic_upper": search.upper}
     if search.flow is None:
         bound = search.best_bound
-        message = "no plan found within the time limit" if time.perf_counter() >= end else "no plan found"
+        message = "no plan found within the time limit" if expired(end) else "no plan found"
         return MethodOutput(Status.NO_SOLUTION, bound=bound if math.isfinite(bound) else None, message=message, meta=meta), core, search
     tree = BranchAndBound(core, search, options.gap)
     bound = tree.run(end)
@@ -501,7 +502,7 @@ def _multi_source(inst: FrontWarehouse, options: SolverOptions) -> tuple[MethodO
 def _exact_flows(core: Core, search: Search, deadline: float) -> None:
     """Re-price the incumbent's sites by the exact transportation LP (min-cost flows round
     capacities down to the data's decimals)."""
-    if search.flow is None or time.perf_counter() > deadline:
+    if search.flow is None or expired(deadline):
         return
     found = transport(core, _in_use(core, search.flow), deadline, exact=True)
     if found is not None and found[0] < search.upper:
@@ -538,17 +539,17 @@ def _single_source(inst: FrontWarehouse, backend: str, options: SolverOptions) -
         extra[spare[:widen]] = True
         states = ["open" if chosen[i] or core.must[i] else "candidate" if extra[i] else "closed" for i in range(len(inst.sites))]
         reduced = inst.model_copy(update={"sites": [s.model_copy(update={"status": st}) for s, st in zip(inst.sites, states, strict=True)]})
-        left = None if limit is None else max(0.05, started + limit - 0.05 - time.perf_counter())
+        left = None if limit is None else max(0.05, started + limit - 0.05 - now())
         out = _assignment_milp(reduced, backend, replace(options, gap=tight, time_limit_s=left))
         meta.update(assignment_status=out.status.value, assignment_candidates=int(widen))
-        if out.objective is not None or (limit is not None and time.perf_counter() > started + limit - 0.1):
+        if out.objective is not None or expired(None if limit is None else started + limit - 0.1):
             break
     if out.objective is None or out.solution is None:
         message = out.message or "the open sites of the multi-source plan cannot serve every zone from one site"
         return MethodOutput(Status.NO_SOLUTION, bound=bound if math.isfinite(bound) else None, message=message, meta=meta)
     objective, solution = out.objective, out.solution
     gap = relative_gap(objective, bound)
-    left = None if limit is None else started + limit - 0.05 - time.perf_counter()
+    left = None if limit is None else started + limit - 0.05 - now()
     if (gap is None or gap > options.gap) and (left is None or left > 0.5):  # close the rest with the whole single-source MILP
         whole = _assignment_milp(inst, backend, replace(options, time_limit_s=left))
         meta["single_source_milp_status"] = whole.status.value
@@ -616,7 +617,7 @@ class BranchAndBound:
 
     def run(self, deadline: float) -> float:
         last_log = time.perf_counter()
-        while self.heap and time.perf_counter() < deadline:
+        while self.heap and not expired(deadline):
             node = heapq.heappop(self.heap)
             if node.bound >= self.cutoff:
                 self._discard_below(node.bound)
@@ -642,7 +643,7 @@ class BranchAndBound:
             return  # no plan in this node
         if not len(free):  # every site decided: the node's value is its transportation LP
             found = transport(self.core, sub.must, deadline, exact=True)
-            if time.perf_counter() > deadline:  # the LP may have stopped short of its optimum: keep the node open
+            if expired(deadline):  # the LP may have stopped short of its optimum: keep the node open
                 heapq.heappush(self.heap, node)
             elif found is not None:
                 self._offer(found)
@@ -656,7 +657,7 @@ class BranchAndBound:
         if inner.upper < search.upper:
             self._offer((inner.upper, inner.flow))
         bound = max(node.bound, inner.best_bound)
-        if bound >= self.cutoff or time.perf_counter() >= deadline:
+        if bound >= self.cutoff or expired(deadline):
             self._push(bound, node.forced, inner.best_u)
             return
         more = fixings(sub, inner, self.cutoff)

@@ -19,8 +19,12 @@ import warnings
 
 from models.front_warehouse import FrontWarehouse, beyond_location_core
 from optimizers.backends.base import native_output_to_stderr
+from optimizers.memory import refuse_if_too_big
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status
+
+#: PuLP keeps a Python object per variable and per term, and writes an MPS file for CBC
+BYTES_PER_VARIABLE = 3000
 
 
 def unsupported(inst: FrontWarehouse) -> str | None:
@@ -37,6 +41,8 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> Me
     demand = {z.id: z.demand.get(sku.id, 0.0) * factor for z in inst.zones}
     sites = {s.id: s for s in inst.sites if s.status != "closed"}
     assert inst.arcs is not None, "the tutorial model needs explicit arcs"
+    variables = len(inst.arcs) * (2 if inst.single_source else 1)
+    refuse_if_too_big("the PuLP tutorial model", BYTES_PER_VARIABLE * variables, f"{variables:,} PuLP variables", "Use --method milp or lagrangian.")
     arcs = {(a.site, a.zone): a.cost_per_unit + sku.holding_cost for a in inst.arcs if a.site in sites}
 
     with warnings.catch_warnings():

@@ -9,7 +9,6 @@ the peak saves. The mean-value plan is also a warm start for the decomposition.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from models.io import parse_instance
 from optimizers.backends import solve_linear
 from optimizers.front_warehouse import milp
 from optimizers.result import SolverOptions, Status
+from optimizers.stopping import expired, now
 
 
 def mean_value_instance(inst: FrontWarehouse) -> FrontWarehouse:
@@ -103,8 +103,10 @@ def mean_plan(inst: FrontWarehouse, solve_mean: Any, options: SolverOptions, dea
     ``solve_mean(instance, options) -> (status, solution dict)`` and run its plan through the
     scenarios, within ``deadline``."""
     def left() -> float | None:
-        return None if deadline is None else deadline - time.perf_counter()
+        return None if deadline is None else deadline - now()
 
+    if expired(None):
+        return MeanPlan(reason="the solve was stopped")
     if (t := left()) is not None and t < 1.0:
         return MeanPlan(reason="no time left under the time limit")
     try:

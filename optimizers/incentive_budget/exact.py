@@ -41,6 +41,7 @@ from optimizers.incentive_budget import dp, local
 from optimizers.incentive_budget.grid import CellTerms, Grid, cell_grid, terms, unit_for, upper_values
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status, relative_gap
+from optimizers.stopping import now
 
 WORK_PER_PASS = 6e7  # cells x units x units of the first round (about 0.2 s here)
 MAX_RESOLUTION = 64_000  # units across the free budget, at most
@@ -80,7 +81,7 @@ def run(inst: IncentiveBudget, options: SolverOptions, *, backend: str | None = 
         whole_domain = inst.step is not None and h <= inst.step
         if whole_domain or (gap is not None and gap <= options.gap) or 2 * resolution > MAX_RESOLUTION:
             break
-        if (time.perf_counter() - start) + 4.5 * (time.perf_counter() - round_start) > limit:
+        if (now() - start) + 4.5 * (now() - round_start) > limit:
             break  # the next round costs about 4 times this one
         resolution *= 2
     meta = {"rounds": rounds, "grid_unit": h, "resolution": resolution}

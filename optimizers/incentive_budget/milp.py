@@ -41,6 +41,7 @@ from optimizers.incentive_budget.grid import CellTerms, Grid, grid_from_points, 
 from optimizers.linear import LinearModel
 from optimizers.registry import MethodOutput, remaining
 from optimizers.result import SolverOptions, Status, relative_gap
+from optimizers.stopping import now
 
 DEFAULT_BACKEND = "highs"
 COARSE = 24  # intervals per cell in the first model
@@ -82,7 +83,7 @@ def run(inst: IncentiveBudget, t: CellTerms, options: SolverOptions, *, backend:
         gap = relative_gap(None if best_x is None else local.objective(inst, t, best_x), bound)
         if gap is not None and gap <= options.gap:
             break
-        if time.perf_counter() - start > 0.8 * limit or chosen is None:
+        if now() - start > 0.8 * limit or chosen is None:
             break
         added = False
         for i, (a, b_end) in enumerate(chosen):

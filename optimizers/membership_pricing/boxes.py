@@ -50,6 +50,7 @@ from optimizers.membership_pricing.bestfirst import BestFirst
 from optimizers.membership_pricing.grid import fee_grid, surplus_profit
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status, relative_gap
+from optimizers.stopping import expired
 
 #: Boxes taken from the heap per round.
 BATCH = 256
@@ -230,7 +231,7 @@ def ascent(fb: FeeBoxes, start: np.ndarray, deadline: float | None) -> tuple[flo
             if vals[j] > value + 1e-12 * max(1.0, abs(value)):
                 value, idx = float(vals[j]), trial[j].copy()
                 improved = True
-        if not improved or (deadline is not None and time.perf_counter() > deadline):
+        if not improved or expired(deadline):
             break
     return value, idx
 
@@ -259,7 +260,7 @@ def run(inst: MembershipPricing, backend: str | None, options: SolverOptions) ->
     stopped = False
 
     while not queue.done():
-        if deadline is not None and time.perf_counter() > deadline:
+        if expired(deadline):
             stopped = True
             break
         batch = queue.pop(BATCH)

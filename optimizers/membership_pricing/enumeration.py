@@ -23,6 +23,7 @@ from models.membership_pricing import Market, MembershipPricing, market, profit_
 from optimizers.membership_pricing.fees import greatest_fees
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status
+from optimizers.stopping import expired
 
 MAX_ASSIGNMENTS = 200_000
 
@@ -54,7 +55,7 @@ def best(mk: Market, deadline: float | None = None) -> tuple[tuple[float, np.nda
     found: tuple[float, np.ndarray, list[int | None]] | None = None
     S, T = len(mk.segment_ids), len(mk.tier_ids)
     for n, combo in enumerate(itertools.product(*choices(mk))):
-        if deadline is not None and n % 1000 == 0 and time.perf_counter() > deadline:
+        if n % 1000 == 0 and expired(deadline):
             return found, False
         picks = list(combo)
         fee = greatest_fees(mk, picks)

@@ -36,6 +36,7 @@ from models.membership_pricing import (
 )
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status
+from optimizers.stopping import expired
 
 #: Fees per tier on a grid when the tier has no ``fee_step`` (101 points: 100 equal steps).
 DEFAULT_POINTS = 101
@@ -180,7 +181,7 @@ def run(inst: MembershipPricing, backend: str | None, options: SolverOptions) ->
     best_value, best_fee, done = -np.inf, None, 0
     meta = {"combinations": total, "grid": describe_grids(mk, grid)}
     while done < total:
-        if options.time_limit_s is not None and time.perf_counter() - start > options.time_limit_s:
+        if expired(None if options.time_limit_s is None else start + options.time_limit_s):
             break
         flat = np.arange(done, min(total, done + chunk))
         idx = np.unravel_index(flat, shape)

@@ -78,6 +78,7 @@ from optimizers.membership_pricing.bestfirst import BestFirst
 from optimizers.membership_pricing.grid import describe_grids, grids, mnl_profit, order_ok
 from optimizers.registry import MethodOutput, remaining
 from optimizers.result import SolverOptions, Status, relative_gap
+from optimizers.stopping import expired
 
 #: One segment with continuous fees is solved exactly over every menu up to this many tiers.
 MAX_MENU_TIERS = 12
@@ -370,7 +371,7 @@ def ascent(gb: GridBoxes, start: np.ndarray, deadline: float | None) -> tuple[fl
             if vals[j] > value + 1e-12 * max(1.0, abs(value)):
                 value, idx = float(vals[j]), trial[j].copy()
                 improved = True
-        if not improved or (deadline is not None and time.perf_counter() > deadline):
+        if not improved or expired(deadline):
             break
     return value, idx
 
@@ -397,7 +398,7 @@ def branch_and_bound(mk: Market, options: SolverOptions) -> MethodOutput:
     stopped = False
 
     while not queue.done():
-        if deadline is not None and time.perf_counter() > deadline:
+        if expired(deadline):
             stopped = True
             break
         batch = queue.pop(BATCH)
