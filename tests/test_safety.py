@@ -63,3 +63,18 @@ def test_tables_in_a_subfolder_are_fine(tmp_path):
     toml.write_text(text)
     result = runner.invoke(app, ["validate", str(toml)])
     assert result.exit_code == 0, result.stderr
+
+
+def test_numbers_beyond_what_solvers_resolve_are_warned_about(tmp_path):
+    from models.front_warehouse import generate
+
+    doc = generate(4, 8, seed=1, max_minutes=None, promise_minutes=None)
+    for site in doc["sites"]:
+        site["capacity"] *= 1e13  # capacities in micro-units
+        site["fixed_cost"] *= 1e13
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["solve", str(path), "--method", "milp", "--format", "json"])
+    assert result.exit_code in (0, 3), result.stderr
+    assert "warning:" in result.stderr and "above 1e+12" in result.stderr
+    assert json.loads(result.stdout)["meta"]["warnings"]

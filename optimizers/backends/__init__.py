@@ -121,27 +121,29 @@ def explain_infeasibility(model: LinearModel, families: dict[str, list[str]], ba
     return responsible
 
 
-#: largest ratio between the biggest and smallest nonzero magnitude in one part of a model
-#: (matrix, objective, bounds and right-hand sides) that solvers' tolerances handle reliably
-MAX_SPREAD = 1e9
+#: largest ratio between the biggest and smallest nonzero constraint coefficient that the
+#: solvers' tolerances (about 1e-6 on rows, 1e-9 on integrality) handle reliably
+MAX_SPREAD = 1e10
+#: largest magnitude of an objective coefficient, bound or right-hand side: beyond it the
+#: absolute tolerances are below what doubles can resolve
+MAX_MAGNITUDE = 1e12
 
 
 def coefficient_spread(model: LinearModel) -> str | None:
-    """A warning text when a part of the model spans more than ``MAX_SPREAD``, else None."""
-    parts = {
-        "constraint coefficients": model.coefficients,
-        "objective coefficients": model.cost,
-        "bounds and right-hand sides": np.concatenate([model.row_lo, model.row_hi, model.lb, model.ub]),
-    }
+    """A warning text when the model's numbers are beyond what solvers handle reliably."""
     found = []
-    for name, values in parts.items():
-        size = np.abs(values[np.isfinite(values) & (values != 0)])
-        if len(size) and size.max() > MAX_SPREAD * size.min():
-            found.append(f"{name} span {size.min():.3g} to {size.max():.3g}")
+    size = np.abs(model.coefficients)
+    size = size[size > 0]
+    if len(size) and size.max() > MAX_SPREAD * size.min():
+        found.append(f"constraint coefficients span {size.min():.3g} to {size.max():.3g} (more than {MAX_SPREAD:.0e} apart)")
+    for name, values in (("objective coefficients", model.cost), ("bounds and right-hand sides", np.concatenate([model.row_lo, model.row_hi, model.lb, model.ub]))):
+        size = np.abs(values[np.isfinite(values)])
+        if len(size) and size.max() > MAX_MAGNITUDE:
+            found.append(f"{name} reach {size.max():.3g} (above {MAX_MAGNITUDE:.0e})")
     if not found:
         return None
-    return (f"{model.name}: {'; '.join(found)} (more than {MAX_SPREAD:.0e} apart): solver tolerances (about 1e-6 on rows, 1e-9 on "
-            "integrality) may then give wrong or suboptimal answers; measure in larger or smaller units to narrow the range")
+    return (f"{model.name}: {'; '.join(found)}: solver tolerances (about 1e-6 on rows, 1e-9 on integrality) may then give wrong or "
+            "suboptimal answers; measure in larger or smaller units (thousands of units, costs in thousands) to narrow the range")
 
 
 def _infeasible_or_unbounded(model: LinearModel, backend: Backend, options: SolverOptions, spent: float) -> Status:
