@@ -561,8 +561,15 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
     zone_pos = {z: j for j, z in enumerate(net.zone_ids)}
     sku_pos = {k: i for i, k in enumerate(net.sku_ids)}
     scen_pos = {w: i for i, w in enumerate(net.scenario_ids)}
-    arc_pos = {(int(i), int(j)): a for a, (i, j) in enumerate(zip(net.arc_site, net.arc_zone))}
     I, J, K, W = len(net.site_ids), len(net.zone_ids), len(net.sku_ids), len(net.scenario_ids)
+    arc_keys = net.arc_site.astype(np.int64) * J + net.arc_zone
+    arc_order = np.argsort(arc_keys, kind="stable")
+    arc_keys = arc_keys[arc_order]
+
+    def arc_pos(i: int, j: int) -> int | None:  # the arc i -> j (a sorted array: city-scale arc lists are millions long)
+        at = int(np.searchsorted(arc_keys, i * J + j))
+        return int(arc_order[at]) if at < len(arc_keys) and arc_keys[at] == i * J + j else None
+
     bad: list[str] = []
 
     is_open = np.zeros(I, bool)
@@ -610,7 +617,7 @@ def evaluate(inst: FrontWarehouse, solution: FrontWarehouseSolution | dict[str, 
             lost_cost[w] += f.units * net.lost_cost[k]
         else:
             i = site_pos.get(f.site)
-            a = arc_pos.get((i, j)) if i is not None else None
+            a = arc_pos(i, j) if i is not None else None
             if i is None or a is None:
                 bad.append(f"{where}: no arc {f.site} -> {f.zone}")
                 continue

@@ -378,6 +378,8 @@ def _incumbent(core: Core, base: Core, r: Relaxation, search: Search, deadline: 
         return
     search.tried.add(key)
     found = transport(base, sites, deadline)
+    if found is None and expired(deadline):
+        search.tried.discard(key)  # cut short by the deadline: no verdict on these sites
     if found is not None and found[0] < search.upper:
         search.upper, search.flow = found
 
@@ -476,6 +478,12 @@ def _multi_source(inst: FrontWarehouse, options: SolverOptions) -> tuple[MethodO
     core, net = Core.of(inst)
     search = subgradient(core, min(end, started + (0.3 * limit if limit else 60.0)), Search())
     log.info("subgradient: %.2f s, %d transport LPs", time.perf_counter() - started, len(search.tried or ()))
+    if search.flow is None and search.best_relaxation is not None:  # no plan yet: what is left goes into one
+        _incumbent(core, core, search.best_relaxation, search, end)
+    if search.flow is None and not expired(end):  # every usable site open serves the demand if anything does
+        found = transport(core, np.isfinite(core.fixed), end)
+        if found is not None:
+            search.upper, search.flow = found
     if search.flow is not None:
         before = search.upper
         local_search(core, search, min(end, started + (0.6 * limit if limit else 90.0)))
@@ -617,12 +625,15 @@ class BranchAndBound:
 
     def run(self, deadline: float) -> float:
         last_log = time.perf_counter()
-        while self.heap and not expired(deadline):
+        node_s = 0.0  # how long the last expansion took: a node that cannot finish in time is not started
+        while self.heap and not expired(deadline - node_s):
             node = heapq.heappop(self.heap)
             if node.bound >= self.cutoff:
                 self._discard_below(node.bound)
                 continue
+            began = time.perf_counter()
             self._expand(node, deadline)
+            node_s = time.perf_counter() - began
             if time.perf_counter() - last_log > 5:
                 log.info("branch and bound: %d nodes, %d open, bound %.10g, incumbent %.10g", self.nodes, len(self.heap), self.bound(), self.search.upper)
                 last_log = time.perf_counter()
