@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := instances/front_warehouse/metro-40x400.json
 
-.PHONY: demo test test-fast lint schemas bench-smoke bench-data bench-results bench-report clean
+.PHONY: demo test test-fast lint schemas bench-smoke bench-data bench-results bench-report bench-limits clean
 
 RESULT_SUITES := orlib-cap orlib-cap-ss examples incentive-budget membership
 
@@ -54,6 +54,11 @@ bench-results: $(VENV)/.installed
 
 bench-report: $(VENV)/.installed
 	$(BIN)/ecomopt bench report $(sort $(wildcard benchmarks/results/*.jsonl)) --format markdown --output benchmarks/RESULTS.md
+	for f in $(sort $(wildcard benchmarks/results/*.md)); do cat $$f >> benchmarks/RESULTS.md; done
+
+# Time limits and Ctrl-C on the largest shipped instances (about 6 minutes): benchmarks/results/time-limits.md
+bench-limits: $(VENV)/.installed
+	$(BIN)/python benchmarks/time_limits.py --limit 10 --repeats 3 --output benchmarks/results/time-limits.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
