@@ -3,16 +3,22 @@ and reports honestly what it found and what it proved."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from optimizers.linear import LinearModel
 from optimizers.result import SolverOptions, Status
+from optimizers.stopping import expired
 
 
 @dataclass
@@ -68,3 +74,52 @@ def native_output_to_stderr() -> Iterator[None]:
             pass
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def can_fork() -> bool:
+    """Whether a solve may run in a forked child: forking a process with other threads running
+    can deadlock the child, and daemonic processes (Dask workers) may not have children."""
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+        and not multiprocessing.current_process().daemon
+    )
+
+
+def _child(conn: Any, fn: Callable[[Any], Any], arg: Any, failure: Callable[[str], Any]) -> None:
+    os.setpgrp()  # its own process group: a solver binary it starts is stopped with it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the child
+    try:
+        conn.send(fn(arg))
+    except BaseException as exc:  # the parent reports it
+        conn.send(failure(f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def call_in_child(fn: Callable[[Any], Any], arg: Any, seconds: float, *, failure: Callable[[str], Any]) -> Any | None:
+    """``fn(arg)`` in a forked child, for solvers that overrun their own time limits; None when
+    it has not answered within ``seconds`` or a stop was requested (the child and whatever it
+    started are then killed). ``failure(message)`` is returned when the child fails."""
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child, args=(sender, fn, arg, failure), daemon=True)
+    child.start()
+    sender.close()
+    until = time.perf_counter() + seconds
+    try:
+        while not expired(until):
+            if receiver.poll(min(0.1, max(0.0, until - time.perf_counter()))):
+                try:
+                    return receiver.recv()
+                except EOFError:
+                    return failure("the solver process ended without an answer")
+        return None
+    finally:
+        receiver.close()
+        if child.is_alive() and child.pid is not None:
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                child.kill()
+        child.join()

@@ -9,18 +9,13 @@ small grace), so the limit holds. Small models, whose phases are short, run in t
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
-import threading
-import time
 from typing import Any
 
 import numpy as np
 
-from optimizers.backends.base import Backend, Outcome
+from optimizers.backends.base import Backend, Outcome, call_in_child, can_fork
 from optimizers.linear import LinearModel
 from optimizers.result import SolverOptions, Status
-from optimizers.stopping import expired
 
 #: The child is stopped this long after HiGHS's own time limit.
 GRACE_FACTOR, GRACE_S = 0.05, 0.2
@@ -55,8 +50,8 @@ class HighsBackend(Backend):
             "options": solver_options,
         }
         ignored = [o for o, v in (("threads", options.threads > 1), ("seed", options.seed != 0)) if v]
-        if options.time_limit_s is not None and A.nnz >= CHILD_FROM_NONZEROS and _can_fork():
-            res = _solve_in_child(problem, options.time_limit_s * (1 + GRACE_FACTOR) + GRACE_S)
+        if options.time_limit_s is not None and A.nnz >= CHILD_FROM_NONZEROS and can_fork():
+            res = call_in_child(_milp, problem, options.time_limit_s * (1 + GRACE_FACTOR) + GRACE_S, failure=_failure)
             if res is None:
                 message = f"HiGHS did not return within its time limit ({options.time_limit_s:.3g} s); stopped"
                 return Outcome(Status.NO_SOLUTION, message=message, ignored_options=ignored)
@@ -100,44 +95,3 @@ def _failure(message: str) -> dict[str, Any]:
     return {"status": 4, "message": message, "x": None, "dual_bound": None}
 
 
-def _can_fork() -> bool:
-    # Forking a process with other threads running can deadlock the child; daemonic
-    # processes (Dask workers) may not have children.
-    return (
-        "fork" in multiprocessing.get_all_start_methods()
-        and threading.active_count() == 1
-        and not multiprocessing.current_process().daemon
-    )
-
-
-def _child(conn: Any, problem: dict[str, Any]) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the child
-    try:
-        conn.send(_milp(problem))
-    except BaseException as exc:  # the parent reports it
-        conn.send(_failure(f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
-def _solve_in_child(problem: dict[str, Any], deadline_s: float) -> dict[str, Any] | None:
-    """Run HiGHS in a forked child; None when it has not answered by ``deadline_s``."""
-    ctx = multiprocessing.get_context("fork")
-    receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(sender, problem), daemon=True)
-    child.start()
-    sender.close()
-    until = time.perf_counter() + deadline_s
-    try:
-        while not expired(until):
-            if receiver.poll(min(0.1, max(0.0, until - time.perf_counter()))):
-                try:
-                    return receiver.recv()  # type: ignore[no-any-return]
-                except EOFError:
-                    return _failure("the HiGHS process ended without an answer")
-        return None
-    finally:
-        receiver.close()
-        if child.is_alive():
-            child.kill()
-        child.join()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from optimizers.backends.base import Backend, Outcome
@@ -24,6 +26,7 @@ class _PywraplpBackend(Backend):
     def solve(self, model: LinearModel, options: SolverOptions) -> Outcome:
         from ortools.linear_solver import pywraplp
 
+        started = time.perf_counter()
         solver = pywraplp.Solver.CreateSolver(self.solver_id)
         if solver is None:
             return Outcome(Status.ERROR, message=f"OR-Tools was built without {self.solver_id}")
@@ -47,7 +50,10 @@ class _PywraplpBackend(Backend):
         objective.SetOptimizationDirection(model.maximize)
 
         if options.time_limit_s is not None:
-            solver.SetTimeLimit(max(1, int(options.time_limit_s * 1000)))
+            # less what building the model took, and half as much again for reading the answer
+            # back and freeing the solver (measured: 100k binaries on SCIP, 2.1 s to build, 0.9 s after)
+            built_s = time.perf_counter() - started
+            solver.SetTimeLimit(max(1, int((options.time_limit_s - 1.5 * built_s) * 1000)))
         if options.verbose:
             solver.EnableOutput()
         ignored = self.apply_threads(solver, options)

@@ -15,10 +15,11 @@ PuLP allows (solution status, not the "Optimal" PuLP prints on a time limit).
 
 from __future__ import annotations
 
+import time
 import warnings
 
 from models.front_warehouse import FrontWarehouse, beyond_location_core
-from optimizers.backends.base import native_output_to_stderr
+from optimizers.backends.base import call_in_child, can_fork, native_output_to_stderr
 from optimizers.memory import refuse_if_too_big
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status
@@ -33,7 +34,21 @@ def unsupported(inst: FrontWarehouse) -> str | None:
 
 
 def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> MethodOutput:
+    """The tutorial's model and solve; under a time limit in a child process stopped at the
+    limit (CBC overruns its own limit by minutes in the root of large models)."""
+    if options.time_limit_s is None or not can_fork():
+        return _run(inst, options)
+    out = call_in_child(lambda _: _run(inst, options), None, options.time_limit_s * 1.05 + 0.2,
+                        failure=lambda message: MethodOutput(Status.ERROR, message=message))
+    if out is None:
+        return MethodOutput(Status.NO_SOLUTION, message=f"CBC did not return within the time limit ({options.time_limit_s:.3g} s); stopped")
+    return out  # type: ignore[no-any-return]
+
+
+def _run(inst: FrontWarehouse, options: SolverOptions) -> MethodOutput:
     import pulp
+
+    started = time.perf_counter()
 
     sku = inst.skus[0]
     scenario = inst.scenarios[0] if inst.scenarios else None
@@ -68,7 +83,8 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> Me
                 prob += y[i] == 1
         for (i, j), var in x.items():
             prob += var <= demand[j] * y[i]
-        solver = pulp.PULP_CBC_CMD(msg=options.verbose, timeLimit=options.time_limit_s, gapRel=options.gap, threads=options.threads or None)
+        limit = None if options.time_limit_s is None else max(1.0, options.time_limit_s - (time.perf_counter() - started))  # less the building
+        solver = pulp.PULP_CBC_CMD(msg=options.verbose, timeLimit=limit, gapRel=options.gap, threads=options.threads or None)
         with native_output_to_stderr():
             prob.solve(solver)
 

@@ -7,12 +7,14 @@ sum_u x_ut <= limit_t, sum_{u in s} cost_ut x_ut <= B_s.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from models.incentive_assignment import NONE, IncentiveAssignment, iter_chunks, totals_of
 from optimizers.backends import solve_linear
 from optimizers.linear import LinearModel
-from optimizers.registry import MethodOutput
+from optimizers.registry import MethodOutput, remaining
 from optimizers.result import SolverOptions, Status, relative_gap
 
 MAX_CELLS = 2_000_000  # users x treatments
@@ -29,6 +31,7 @@ def unsupported(inst: IncentiveAssignment) -> str | None:
 
 
 def run(inst: IncentiveAssignment, backend: str | None, options: SolverOptions) -> MethodOutput:
+    start = time.perf_counter()
     chunks = list(iter_chunks(inst))
     V = np.concatenate([c.value for c in chunks], axis=1)
     C = np.concatenate([c.cost for c in chunks], axis=1)
@@ -54,7 +57,7 @@ def run(inst: IncentiveAssignment, backend: str | None, options: SolverOptions) 
     for s, (name, cap) in enumerate(inst.segment_budgets.items()):
         sel = budgeted[u_idx] == s
         model.add_constraints(f"segment:{name}", 1, np.zeros(int(sel.sum())), x[sel], C[t_idx[sel], u_idx[sel]], hi=cap)
-    out = solve_linear(model, backend or "scip", options)
+    out = solve_linear(model, backend or "scip", remaining(options, start))
     if out.x is None:
         return MethodOutput(out.status or Status.ERROR, bound=out.bound, message=out.message)
     choice = np.full(n, NONE, np.int8)
