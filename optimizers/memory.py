@@ -27,5 +27,8 @@ def refuse_if_too_big(what: str, estimate: float, detail: str, hint: str) -> Non
     """Raise UsageError when ``estimate`` bytes exceed the memory available now."""
     free = available_bytes()
     if free is not None and estimate > free:
-        raise UsageError(f"{what} ({detail}) would need about {estimate / 2**30:.1f} GB to build and solve; "
-                         f"{free / 2**30:.1f} GB are available. {hint}")
+        raise UsageError(f"{what} ({detail}) would need about {_size(estimate)} to build and solve; {_size(free)} are available. {hint}")
+
+
+def _size(n: float) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"

@@ -78,3 +78,15 @@ def test_numbers_beyond_what_solvers_resolve_are_warned_about(tmp_path):
     assert result.exit_code in (0, 3), result.stderr
     assert "warning:" in result.stderr and "above 1e+12" in result.stderr
     assert json.loads(result.stdout)["meta"]["warnings"]
+
+
+def test_a_model_too_big_for_the_memory_available_is_refused_before_building(monkeypatch):
+    import pytest
+
+    from models import UsageError, load_instance
+    from optimizers import memory, solve
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2**20)
+    inst = load_instance(ROOT / "instances" / "front_warehouse" / "metro-40x400.json")
+    with pytest.raises(UsageError, match=r"extensive-form MILP \(about [\d,]+ columns, [\d,]+ nonzeros\) would need about \d+ MB to build and solve; 1 MB are available"):
+        solve(inst, method="milp")

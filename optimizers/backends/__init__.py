@@ -84,6 +84,10 @@ def solve_linear(model: LinearModel, backend_name: str, options: SolverOptions) 
     return out
 
 
+#: seconds each re-check of a relaxed model may take (less when a time limit is shorter)
+EXPLAIN_TRY_S = 60.0
+
+
 def explain_infeasibility(model: LinearModel, families: dict[str, list[str]], backend_name: str, options: SolverOptions,
                           column_families: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> list[str]:
     """Which constraint families a proven-infeasible model needs relaxed: each family (the
@@ -93,7 +97,7 @@ def explain_infeasibility(model: LinearModel, families: dict[str, list[str]], ba
     backend = get_backend(backend_name)
     A = model.matrix().tocoo()
     count = len(families) + len(column_families or {})
-    per_try = None if options.time_limit_s is None else max(0.5, options.time_limit_s / max(1, count))
+    per_try = EXPLAIN_TRY_S if options.time_limit_s is None else min(EXPLAIN_TRY_S, options.time_limit_s / max(1, count))
 
     def feasible(name: str, lo: np.ndarray, hi: np.ndarray, ub: np.ndarray) -> bool:
         probe = LinearModel(name=f"{model.name}-without-{name}")

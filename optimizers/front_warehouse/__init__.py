@@ -24,8 +24,9 @@ def run_milp(instance: FrontWarehouse, backend: str | None, options: SolverOptio
     formulation = milp.build(instance, integral_flows=integral)
     out = solve_linear(formulation.model, backend, remaining(options, start))
     assert out.status is not None  # solve_linear settles "infeasible or unbounded"
-    if out.status is Status.INFEASIBLE:
-        out.message = _why_infeasible(instance, formulation, backend, remaining(options, start))
+    left = remaining(options, start)
+    if out.status is Status.INFEASIBLE and (left.time_limit_s is None or left.time_limit_s > 2.0):
+        out.message = _why_infeasible(instance, formulation, backend, left)
     solution = None if out.x is None else milp.read_solution(formulation, out.x).to_dict()
     bound = out.bound
     if out.status in (Status.FEASIBLE, Status.NO_SOLUTION):  # stopped early: keep the better bound

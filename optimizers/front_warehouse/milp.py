@@ -107,11 +107,11 @@ BYTES_PER_NONZERO = 350
 def size_estimate(net: Network) -> tuple[int, int]:
     """Columns and nonzeros of the extensive form, counted before building it: every
     arc-SKU pair with demand carries a flow per scenario (and a pre-sale flow where there is
-    pre-sale), each in about four rows (demand, linking, stock, promise)."""
+    pre-sale), each in about five rows (demand, linking twice, stock, promise)."""
     wanted = net.scen_demand.max(axis=0) > 0
     n_ak = int(wanted[net.arc_zone].sum())
     flows = n_ak * (len(net.scenario_ids) + int((net.presale > 0).sum()))
-    return flows + len(net.site_ids) * (1 + len(net.sku_ids)), 4 * flows
+    return flows + len(net.site_ids) * (1 + len(net.sku_ids)), 5 * flows
 
 
 def check_size(inst: FrontWarehouse) -> None:
