@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -77,6 +78,8 @@ def stop_on_sigint() -> Iterator[None]:
         if stop_requested():
             raise KeyboardInterrupt
         request_stop()
+        sys.stderr.write("\nstopping: returning the best plan found so far (Ctrl-C again to abort)\n")
+        sys.stderr.flush()
 
     signal.signal(signal.SIGINT, handler)
     try:

@@ -67,3 +67,20 @@ def test_ctrl_c_during_a_cli_solve_writes_the_best_plan(tmp_path):
     assert json.loads(out.read_text()) == document
     if document["status"] == "feasible":
         assert "stopped on request" in document["message"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_second_ctrl_c_stops_at_once():
+    cmd = [sys.executable, str(ROOT / "cli.py"), "solve", str(CAPA), "--input-format", "orlib-cap", "--capacity", "8000", "--format", "json", "--verbose"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "lagrangian step 0" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    for line in proc.stderr:  # the first one is taken as "stop and keep the plan"
+        if line.startswith("stopping:"):
+            break
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and stdout == "" and "interrupted" in stderr
