@@ -133,7 +133,8 @@ def solve(
     status, message = out.status, out.message
     if stop_requested():
         out.meta["stopped"] = True
-        message = "stopped on request (Ctrl-C): the best plan found so far" + (f"; {message}" if message else "")
+        found = "the best plan found so far" if out.solution is not None else "before any plan was found"
+        message = f"stopped on request (Ctrl-C): {found}" + (f"; {message}" if message else "")
     if out.solution is not None:
         check = evaluate(instance, {**out.solution, **out.attachments})
         evaluation = check.to_dict()

@@ -9,6 +9,7 @@ small grace), so the limit holds. Small models, whose phases are short, run in t
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from optimizers.result import SolverOptions, Status
 
 #: The child is stopped this long after HiGHS's own time limit.
 GRACE_FACTOR, GRACE_S = 0.05, 0.2
-#: Models with at least this many nonzeros are solved in a child when a time limit is set.
+#: Models with at least this many nonzeros are solved in a child (stopped at the time limit, or on Ctrl-C).
 CHILD_FROM_NONZEROS = 100_000
 
 
@@ -50,10 +51,12 @@ class HighsBackend(Backend):
             "options": solver_options,
         }
         ignored = [o for o, v in (("threads", options.threads > 1), ("seed", options.seed != 0)) if v]
-        if options.time_limit_s is not None and A.nnz >= CHILD_FROM_NONZEROS and can_fork():
-            res = call_in_child(_milp, problem, options.time_limit_s * (1 + GRACE_FACTOR) + GRACE_S, failure=_failure)
+        if A.nnz >= CHILD_FROM_NONZEROS and can_fork():
+            limit = math.inf if options.time_limit_s is None else options.time_limit_s * (1 + GRACE_FACTOR) + GRACE_S
+            res = call_in_child(_milp, problem, limit, failure=_failure)
             if res is None:
-                message = f"HiGHS did not return within its time limit ({options.time_limit_s:.3g} s); stopped"
+                message = ("HiGHS was stopped on request" if options.time_limit_s is None
+                           else f"HiGHS did not return within its time limit ({options.time_limit_s:.3g} s); stopped")
                 return Outcome(Status.NO_SOLUTION, message=message, ignored_options=ignored)
         else:
             res = _milp(problem)

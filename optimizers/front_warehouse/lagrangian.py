@@ -558,7 +558,7 @@ def _single_source(inst: FrontWarehouse, backend: str, options: SolverOptions) -
     objective, solution = out.objective, out.solution
     gap = relative_gap(objective, bound)
     left = None if limit is None else started + limit - 0.05 - now()
-    if (gap is None or gap > options.gap) and (left is None or left > 0.5):  # close the rest with the whole single-source MILP
+    if (gap is None or gap > options.gap) and not expired(None) and (left is None or left > 0.5):  # close the rest with the whole single-source MILP
         whole = _assignment_milp(inst, backend, replace(options, time_limit_s=left))
         meta["single_source_milp_status"] = whole.status.value
         if whole.objective is not None and whole.solution is not None and whole.objective < objective:
