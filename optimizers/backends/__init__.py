@@ -7,6 +7,7 @@ claims more than the incumbent allows.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -84,8 +85,8 @@ def solve_linear(model: LinearModel, backend_name: str, options: SolverOptions) 
     return out
 
 
-#: seconds each re-check of a relaxed model may take (less when a time limit is shorter)
-EXPLAIN_TRY_S = 60.0
+#: seconds all re-checks of relaxed models may take together (less when the time left is shorter)
+EXPLAIN_TOTAL_S = 60.0
 
 
 def explain_infeasibility(model: LinearModel, families: dict[str, list[str]], backend_name: str, options: SolverOptions,
@@ -97,7 +98,7 @@ def explain_infeasibility(model: LinearModel, families: dict[str, list[str]], ba
     backend = get_backend(backend_name)
     A = model.matrix().tocoo()
     count = len(families) + len(column_families or {})
-    per_try = EXPLAIN_TRY_S if options.time_limit_s is None else min(EXPLAIN_TRY_S, options.time_limit_s / max(1, count))
+    per_try = min(EXPLAIN_TOTAL_S, options.time_limit_s or math.inf) / max(1, count)
 
     def feasible(name: str, lo: np.ndarray, hi: np.ndarray, ub: np.ndarray) -> bool:
         probe = LinearModel(name=f"{model.name}-without-{name}")
