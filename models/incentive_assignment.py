@@ -104,7 +104,7 @@ def resolve_table(doc: dict[str, Any], base_dir: Path, allow_outside: bool = Fal
     if path.suffix.lower() not in TABLE_SUFFIXES:
         return [Problem(where, f"only .csv and .parquet tables are read (got {name!r})")]
     if not allow_outside and (outside := outside_folder(path, base_dir)):
-        return [Problem(where, outside.what)]
+        return [Problem(where, outside)]
     if not path.is_file():
         return [Problem(where, f"file not found: {path}")]
     doc["users"] = {**users, "table": str(path)}

@@ -158,11 +158,12 @@ def parse_instance(doc: Any, *, source: str = "<instance>", base_dir: Path | Non
     doc = dict(doc)
     problems: list[Problem] = []
     tables: dict[str, str] = {}
+    outside_ok = allow_outside_tables or base_dir is None  # a document built in code has no folder
     unreadable: set[str] = set()  # tables that could not be read: their own problem says why
     for key in family.table_keys:
         ref = doc.get(key)
         if isinstance(ref, dict) and set(ref) == {"table"}:
-            rows, table_problems = _read_table(ref["table"], base_dir or Path("."), key, allow_outside_tables or base_dir is None)
+            rows, table_problems = _read_table(ref["table"], base_dir or Path("."), key, outside_ok)
             problems += table_problems
             doc[key] = rows
             if table_problems:
@@ -170,7 +171,7 @@ def parse_instance(doc: Any, *, source: str = "<instance>", base_dir: Path | Non
             else:
                 tables[key] = str(ref["table"])
 
-    problems += family.resolve_tables(doc, base_dir or Path("."), allow_outside_tables or base_dir is None)
+    problems += family.resolve_tables(doc, base_dir or Path("."), outside_ok)
     problems += family.cross_check(doc)
     instance = None
     try:
@@ -212,14 +213,15 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows (got {name})")
 
 
-def outside_folder(path: Path, base_dir: Path) -> Problem | None:
-    """A located refusal of a table that leaves the instance's folder (``..``, an absolute path
-    or a link elsewhere): instance files from others must not read arbitrary files."""
+def outside_folder(path: Path, base_dir: Path) -> str | None:
+    """Why a table that leaves the instance's folder (``..``, an absolute path or a link
+    elsewhere) is refused, or None when it stays inside: instance files from others must not
+    read arbitrary files."""
     try:
         path.resolve().relative_to(base_dir.resolve())
         return None
     except ValueError:
-        return Problem("", f"{path} is outside the instance's folder {base_dir.resolve()}; move the table next to the instance, or pass --allow-outside-tables")
+        return f"{path} is outside the instance's folder {base_dir.resolve()}; move the table next to the instance, or pass --allow-outside-tables"
 
 
 def _read_table(name: Any, base_dir: Path, key: str, allow_outside: bool = False) -> tuple[list[dict[str, Any]], list[Problem]]:
@@ -229,7 +231,7 @@ def _read_table(name: Any, base_dir: Path, key: str, allow_outside: bool = False
         return [], [Problem(f"{key}.table", f"must be a file name (got {name!r})")]
     path = base_dir / name
     if not allow_outside and (outside := outside_folder(path, base_dir)):
-        return [], [Problem(f"{key}.table", outside.what)]
+        return [], [Problem(f"{key}.table", outside)]
     if path.suffix.lower() != ".csv":
         return [], [Problem(f"{key}.table", f"only .csv tables are read (got {name!r})")]
     try:

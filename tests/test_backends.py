@@ -104,12 +104,12 @@ def test_unknown_backend_is_a_usage_error():
 
 
 def test_highs_is_stopped_when_it_overruns_its_limit(monkeypatch):
-    from optimizers.backends import highs
+    from optimizers.backends import base, highs
 
     # HiGHS gets 30 s of its own, but the process is stopped 0.2 s in: an overrun.
     monkeypatch.setattr(highs, "CHILD_FROM_NONZEROS", 0)
-    monkeypatch.setattr(highs, "GRACE_FACTOR", -1.0)
-    monkeypatch.setattr(highs, "GRACE_S", 0.2)
+    monkeypatch.setattr(base, "GRACE_FACTOR", -1.0)
+    monkeypatch.setattr(base, "GRACE_S", 0.2)
     out = solve_linear(hard_knapsack(400, seed=3), "highs", SolverOptions(time_limit_s=30))
     assert out.status is Status.NO_SOLUTION and "did not return" in out.message
     assert out.x is None and out.objective is None

@@ -13,6 +13,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from models.errors import BackendUnavailableError, NumericsWarning
 from optimizers.backends.base import Backend, Outcome, native_output_to_stderr
@@ -101,9 +102,7 @@ def explain_infeasibility(model: LinearModel, families: dict[str, list[str]], ba
     per_try = min(EXPLAIN_TOTAL_S, options.time_limit_s or math.inf) / max(1, count)
 
     def feasible(name: str, lo: np.ndarray, hi: np.ndarray, ub: np.ndarray) -> bool:
-        probe = LinearModel(name=f"{model.name}-without-{name}")
-        probe.add_variables("x", model.num_vars, lb=model.lb, ub=ub, integer=model.integer)
-        probe.add_constraints("rows", model.num_rows, A.row, A.col, A.data, lo=lo, hi=hi)
+        probe = _feasibility_probe(model, f"{model.name}-without-{name}", A, lo, hi, ub)
         with native_output_to_stderr():
             out = backend.solve(probe, SolverOptions(time_limit_s=per_try, gap=0.999, threads=options.threads, seed=options.seed))
         return out.status in (Status.OPTIMAL, Status.FEASIBLE)
@@ -153,10 +152,7 @@ def coefficient_spread(model: LinearModel) -> str | None:
 
 def _infeasible_or_unbounded(model: LinearModel, backend: Backend, options: SolverOptions, spent: float) -> Status:
     """Settle "infeasible or unbounded" by solving for feasibility alone (zero objective)."""
-    probe = LinearModel(name=model.name + "-feasibility")
-    probe.add_variables("x", model.num_vars, lb=model.lb, ub=model.ub, integer=model.integer)
-    A = model.matrix().tocoo()
-    probe.add_constraints("rows", model.num_rows, A.row, A.col, A.data, lo=model.row_lo, hi=model.row_hi)
+    probe = _feasibility_probe(model, model.name + "-feasibility", model.matrix().tocoo(), model.row_lo, model.row_hi, model.ub)
     left = None if options.time_limit_s is None else max(0.1, options.time_limit_s - spent)
     probe_options = SolverOptions(time_limit_s=left, gap=options.gap, threads=options.threads, seed=options.seed)
     with native_output_to_stderr():
@@ -166,3 +162,12 @@ def _infeasible_or_unbounded(model: LinearModel, backend: Backend, options: Solv
     if out.status is Status.INFEASIBLE:
         return Status.INFEASIBLE
     return Status.ERROR
+
+
+def _feasibility_probe(model: LinearModel, name: str, A: sp.coo_matrix, lo: np.ndarray, hi: np.ndarray, ub: np.ndarray) -> LinearModel:
+    """``model``'s variables and rows (rows within ``lo``..``hi``, upper bounds ``ub``) with a
+    zero objective: any solution of it is a feasible point."""
+    probe = LinearModel(name=name)
+    probe.add_variables("x", model.num_vars, lb=model.lb, ub=ub, integer=model.integer)
+    probe.add_constraints("rows", model.num_rows, A.row, A.col, A.data, lo=lo, hi=hi)
+    return probe

@@ -3,6 +3,7 @@ and reports honestly what it found and what it proved."""
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import signal
@@ -74,6 +75,15 @@ def native_output_to_stderr() -> Iterator[None]:
             pass
         os.dup2(saved, 1)
         os.close(saved)
+
+
+#: a solver's child process is stopped this long after the solver's own time limit
+GRACE_FACTOR, GRACE_S = 0.05, 0.2
+
+
+def child_deadline(time_limit_s: float | None) -> float:
+    """Seconds a child running a solver with ``time_limit_s`` gets before it is killed."""
+    return math.inf if time_limit_s is None else time_limit_s * (1 + GRACE_FACTOR) + GRACE_S
 
 
 def can_fork() -> bool:

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from optimizers.backends.base import Backend, Outcome, call_in_child, can_fork
+from optimizers.backends.base import Backend, Outcome, call_in_child, can_fork, child_deadline
 from optimizers.linear import LinearModel
 from optimizers.result import SolverOptions, Status
 
@@ -34,7 +34,7 @@ class CbcBackend(Backend):
         limit by minutes in the root of large models."""
         if options.time_limit_s is None or not can_fork():
             return self._solve(model, options)
-        out = call_in_child(lambda _: self._solve(model, options), None, options.time_limit_s * 1.05 + 0.2,
+        out = call_in_child(lambda _: self._solve(model, options), None, child_deadline(options.time_limit_s),
                             failure=lambda message: Outcome(Status.ERROR, message=message))
         if out is None:
             return Outcome(Status.NO_SOLUTION, message=f"CBC did not return within its time limit ({options.time_limit_s:.3g} s); stopped")

@@ -9,17 +9,14 @@ small grace), so the limit holds. Small models, whose phases are short, run in t
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from optimizers.backends.base import Backend, Outcome, call_in_child, can_fork
+from optimizers.backends.base import Backend, Outcome, call_in_child, can_fork, child_deadline
 from optimizers.linear import LinearModel
 from optimizers.result import SolverOptions, Status
 
-#: The child is stopped this long after HiGHS's own time limit.
-GRACE_FACTOR, GRACE_S = 0.05, 0.2
 #: Models with at least this many nonzeros are solved in a child (stopped at the time limit, or on Ctrl-C).
 CHILD_FROM_NONZEROS = 100_000
 
@@ -52,8 +49,7 @@ class HighsBackend(Backend):
         }
         ignored = [o for o, v in (("threads", options.threads > 1), ("seed", options.seed != 0)) if v]
         if A.nnz >= CHILD_FROM_NONZEROS and can_fork():
-            limit = math.inf if options.time_limit_s is None else options.time_limit_s * (1 + GRACE_FACTOR) + GRACE_S
-            res = call_in_child(_milp, problem, limit, failure=_failure)
+            res = call_in_child(_milp, problem, child_deadline(options.time_limit_s), failure=_failure)
             if res is None:
                 message = ("HiGHS was stopped on request" if options.time_limit_s is None
                            else f"HiGHS did not return within its time limit ({options.time_limit_s:.3g} s); stopped")

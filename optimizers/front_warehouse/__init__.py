@@ -20,7 +20,6 @@ def run_milp(instance: FrontWarehouse, backend: str | None, options: SolverOptio
     start = time.perf_counter()
     backend = backend or DEFAULT_BACKEND
     integral = BACKENDS[backend].pure_integer_only and milp.integral_flows_exact(instance)
-    milp.check_size(instance)
     formulation = milp.build(instance, integral_flows=integral)
     out = solve_linear(formulation.model, backend, remaining(options, start))
     assert out.status is not None  # solve_linear settles "infeasible or unbounded"

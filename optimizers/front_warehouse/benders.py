@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from models.front_warehouse import FrontWarehouse
 from optimizers.backends import solve_linear
 from optimizers.backends.lp import solve_lp
-from optimizers.front_warehouse.milp import FIRST_STAGE, Formulation, build, check_size, read_solution
+from optimizers.front_warehouse.milp import FIRST_STAGE, Formulation, build, read_solution
 from optimizers.front_warehouse.stochastic import MeanPlan, mean_plan, vss_report
 from optimizers.linear import LinearModel
 from optimizers.registry import MethodOutput
@@ -561,7 +561,6 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions, one_s
     extensive form, much faster there)."""
     start = time.perf_counter()
     deadline = None if options.time_limit_s is None else start + options.time_limit_s
-    check_size(inst)
     f = build(inst, stock_columns=True)
     dec = decompose(f)
     loop = LShaped(dec, backend or "highs", options, start)

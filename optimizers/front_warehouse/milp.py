@@ -114,15 +114,16 @@ def size_estimate(net: Network) -> tuple[int, int]:
     return flows + len(net.site_ids) * (1 + len(net.sku_ids)), 5 * flows
 
 
-def check_size(inst: FrontWarehouse) -> None:
+def check_size(net: Network) -> None:
     """Refuse (exit 2) an extensive form that would not fit in the memory available."""
-    columns, nonzeros = size_estimate(network(inst))
+    columns, nonzeros = size_estimate(net)
     refuse_if_too_big("the extensive-form MILP", BYTES_PER_NONZERO * nonzeros, f"about {columns:,} columns, {nonzeros:,} nonzeros",
                       "Use --method lagrangian on the location core, fewer arcs (travel.max_minutes) or fewer SKUs or scenarios.")
 
 
 def build(inst: FrontWarehouse, *, integral_flows: bool = False, stock_columns: bool | None = None) -> Formulation:
     net = network(inst)
+    check_size(net)  # before any of the model is built
     I, K, W = len(net.site_ids), len(net.sku_ids), len(net.scenario_ids)
     m = LinearModel(name=inst.name)
     col_block: list[np.ndarray] = []

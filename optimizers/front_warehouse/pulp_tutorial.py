@@ -19,7 +19,7 @@ import time
 import warnings
 
 from models.front_warehouse import FrontWarehouse, beyond_location_core
-from optimizers.backends.base import call_in_child, can_fork, native_output_to_stderr
+from optimizers.backends.base import call_in_child, can_fork, child_deadline, native_output_to_stderr
 from optimizers.memory import refuse_if_too_big
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status
@@ -38,7 +38,7 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> Me
     limit (CBC overruns its own limit by minutes in the root of large models)."""
     if options.time_limit_s is None or not can_fork():
         return _run(inst, options)
-    out = call_in_child(lambda _: _run(inst, options), None, options.time_limit_s * 1.05 + 0.2,
+    out = call_in_child(lambda _: _run(inst, options), None, child_deadline(options.time_limit_s),
                         failure=lambda message: MethodOutput(Status.ERROR, message=message))
     if out is None:
         return MethodOutput(Status.NO_SOLUTION, message=f"CBC did not return within the time limit ({options.time_limit_s:.3g} s); stopped")
