@@ -13,15 +13,17 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[plot]"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(VENV)/.installed $@
 
+# Solves the demo network, draws it (demo.png) and writes the report to forward (demo-report.html).
 demo: $(VENV)/.installed
-	$(BIN)/ecomopt solve $(DEMO)
+	$(BIN)/ecomopt solve $(DEMO) --output demo-result.json --plot demo.png
+	$(BIN)/ecomopt report demo-result.json $(DEMO) --html demo-report.html
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q

@@ -18,7 +18,8 @@ import json
 import logging
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from enum import Enum
 from functools import wraps
@@ -120,6 +121,7 @@ def solve(
     allow_outside_tables: OutsideTables = False,
     output_format: Annotated[OutputFormat, typer.Option("--format", help="table: for people; json: exactly one JSON document on stdout.")] = OutputFormat.table,
     output: Annotated[Optional[Path], typer.Option(help="Also write the JSON result to this file (atomically).", dir_okay=False)] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the solution to this PNG file (needs pip install 'ecomopt\\[plot]'); see `ecomopt plot --help`.", dir_okay=False)] = None,
     plan: Annotated[Optional[Path], typer.Option(help="incentive_assignment: write the per-user plan (user_id, treatment) to this .parquet or .csv file, chunk by chunk and atomically.", dir_okay=False)] = None,
     scheduler: Annotated[Optional[str], typer.Option(help="incentive_assignment: run on the Dask cluster at this address (tcp://host:8786); the users table must be Parquet. Needs pip install 'ecomopt\\[dask]'.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the solver's log on stderr.")] = False,
@@ -138,9 +140,11 @@ def solve(
     from optimizers import solve as run_solve
     from optimizers.stopping import stop_on_sigint
 
-    for name, path in (("--output", output), ("--plan", plan)):
+    for name, path in (("--output", output), ("--plan", plan), ("--plot", plot)):
         if path is not None and not path.resolve().parent.is_dir():
             raise UsageError(f"{name}: folder {path.resolve().parent} does not exist")
+    if plot is not None:
+        _check_png(plot, "--plot")
     if plan is not None and plan.suffix.lower() not in (".parquet", ".csv"):
         raise UsageError(f"--plan: the plan is written as .parquet or .csv (got {plan.name})")
 
@@ -178,6 +182,8 @@ def solve(
             write_atomic(output, json.dumps(document, indent=2) + "\n")
         except OSError as exc:
             raise UsageError(f"--output: cannot write {output} ({exc.strerror})") from None
+    if plot is not None and result.status.has_solution:
+        _write_plot(document, inst, plot, quiet=output_format is OutputFormat.json)
     if result.message and result.status.value != "optimal" and output_format is OutputFormat.table:
         err.print(f"note: {result.message}", markup=False)
     for text in result.meta.get("warnings", []):
@@ -228,6 +234,140 @@ def backends() -> None:
             order = [m.default_backend] + [b for b in m.backends if b != m.default_backend] if m.default_backend else list(m.backends)
             methods.add_row(problem, label, ", ".join(order) or "-", m.description)
     out.print(methods)
+
+
+ResultPath = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A result file of `ecomopt solve --output` (or `ecomopt frontier --output`).")]
+SolvedInstance = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The instance it was solved on (with the same --input-format/--capacity flags).")]
+
+
+@app.command("plot")
+@_guarded
+def plot_command(
+    result: ResultPath,
+    instance: SolvedInstance,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="PNG file to write (default: the result's name with .png).", dir_okay=False)] = None,
+    input_format: InputFormat = "auto",
+    capacity: Capacity = None,
+    single_source: SingleSource = None,
+    allow_outside_tables: OutsideTables = False,
+) -> None:
+    """Draw a result as a PNG (needs pip install 'ecomopt\\[plot]').
+
+    \b
+    front_warehouse: a map of the sites (opened, existing, not opened,
+      closed) and the zones coloured by serving site, with the promise
+      radius; stock volume use per open site.
+    incentive_budget: every cell's response curve with the chosen spend;
+      the budget frontier with its marginal value (for a frontier
+      document, the frontier alone).
+    membership_pricing: lifetime profit against each tier's fee with the
+      chosen fee marked; who joins which tier.
+    incentive_assignment: spend and value by treatment; treated users by
+      segment and treatment.
+
+    \b
+    Example:
+      ecomopt solve instances/front_warehouse/metro-40x400.json --output metro.json
+      ecomopt plot metro.json instances/front_warehouse/metro-40x400.json -o metro.png
+    """
+    doc = _read_result(result)
+    inst = load_instance(instance, input_format=input_format, capacity=capacity, single_source=single_source, allow_outside_tables=allow_outside_tables)
+    _check_solved_on(doc, inst, result, instance)
+    target = output or result.with_suffix(".png")
+    _check_png(target, "--output")
+    _write_plot(doc, inst, target, quiet=False)
+
+
+@app.command("report")
+@_guarded
+def report_command(
+    result: ResultPath,
+    instance: SolvedInstance,
+    html_file: Annotated[Path, typer.Option("--html", help="HTML file to write: one self-contained file (inline styles, the plot embedded), to forward.", dir_okay=False)],
+    with_plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Embed the plot (needs matplotlib; without it the report says so).")] = True,
+    input_format: InputFormat = "auto",
+    capacity: Capacity = None,
+    single_source: SingleSource = None,
+    allow_outside_tables: OutsideTables = False,
+) -> None:
+    """Write a self-contained HTML report of a result: summary, key figures, plot, tables,
+    assumptions, status with bound and gap, and the command that reproduces it.
+
+    \b
+    Example:
+      ecomopt solve instances/membership_pricing/prime-tiers.json --output tiers.json
+      ecomopt report tiers.json instances/membership_pricing/prime-tiers.json --html tiers.html
+    """
+    from optimizers.report import html_report
+
+    doc = _read_result(result)
+    if not html_file.resolve().parent.is_dir():
+        raise UsageError(f"--html: folder {html_file.resolve().parent} does not exist")
+    inst = load_instance(instance, input_format=input_format, capacity=capacity, single_source=single_source, allow_outside_tables=allow_outside_tables)
+    _check_solved_on(doc, inst, result, instance)
+    with _result_errors(result):
+        text = html_report(doc, inst, instance_path=str(instance), with_plot=with_plot)
+    try:
+        write_atomic(html_file, text)
+    except OSError as exc:
+        raise UsageError(f"--html: cannot write {html_file} ({exc.strerror})") from None
+    err.print(f"wrote {html_file}", markup=False)
+
+
+def _read_result(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a result file (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: line {exc.lineno}, column {exc.colno}: {exc.msg} (expected the JSON of `ecomopt solve --output`)") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("problem"), str) or not ("solution" in doc or "levels" in doc):
+        raise UsageError(f"{path}: not a result document (expected the JSON of `ecomopt solve --output` or `ecomopt frontier --output`)")
+    if "levels" not in doc and not doc.get("solution"):
+        raise UsageError(f"{path}: the result has no solution to show (status {doc.get('status')})")
+    return doc
+
+
+def _check_solved_on(doc: dict[str, Any], inst: Any, result: Path, instance: Path) -> None:
+    """The instance given must be the one the result was solved on (same problem, same digest)."""
+    from optimizers.registry import instance_digest
+
+    if doc["problem"] != inst.problem:
+        raise UsageError(f"{instance}: the instance is {inst.problem}, but {result} is a result of {doc['problem']}")
+    digest = (doc.get("meta") or {}).get("instance_sha256")
+    if digest is not None and digest != instance_digest(inst):
+        raise UsageError(f"{instance}: not the instance {result} was solved on (its sha256 differs; foreign formats need the same "
+                         "--input-format, --capacity and --single-source flags as the solve)")
+
+
+@contextmanager
+def _result_errors(result: Path | None) -> Iterator[None]:
+    """A result document edited by hand (ids or fields not as `ecomopt solve` writes them): exit 2, not a traceback."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        where = f"{result}: " if result is not None else ""
+        raise UsageError(f"{where}the result document is not as `ecomopt solve` writes it ({type(exc).__name__}: {exc})") from None
+
+
+def _check_png(path: Path, option: str) -> None:
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"{option}: plots are written as .png (got {path.name})")
+    if not path.resolve().parent.is_dir():
+        raise UsageError(f"{option}: folder {path.resolve().parent} does not exist")
+
+
+def _write_plot(doc: dict[str, Any], inst: Any, path: Path, quiet: bool) -> None:
+    from optimizers.report.plots import png_bytes
+
+    with _result_errors(None):
+        data = png_bytes(doc, inst, dpi=110)
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path} ({exc.strerror})") from None
+    if not quiet:
+        err.print(f"wrote {path}", markup=False)
 
 
 bench_app = typer.Typer(help="Batch runs over instance sets: run a suite, report it, compare two runs.", no_args_is_help=True)
@@ -347,7 +487,7 @@ def _render_rows(rows: list[dict], title: str) -> None:
     out.print(table)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | bytes) -> None:
     """Write via a temporary file in the same folder and a rename: never a half-written file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
@@ -355,8 +495,8 @@ def write_atomic(path: Path, text: str) -> None:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result is an ordinary file
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -364,176 +504,29 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.2f}"
-    return str(value)
+    from optimizers.report.tables import fmt
+
+    return fmt(value)
 
 
 def _render(doc: dict[str, Any], inst: Any) -> None:
-    summary = Table(title=f"{doc['problem']}: {doc['instance']}", show_header=False)
-    summary.add_column("key", style="bold")
-    summary.add_column("value")
-    gap = doc["gap"]
-    rows = [
-        ("status", doc["status"]),
-        ("objective", _fmt(doc["objective"])),
-        ("bound", _fmt(doc["bound"])),
-        ("gap", "-" if gap is None else "0" if gap < 1e-12 else f"{gap:.3%}" if gap >= 1e-5 else f"{gap:.1e}"),
-        ("time", f"{doc['runtime_s']:.2f} s"),
-        ("method", f"{doc['method']} ({doc['backend']})" if doc["backend"] else doc["method"]),
-    ]
-    evaluation = doc.get("evaluation")
-    if evaluation:
-        rows.append(("re-checked", "passes evaluate()" if evaluation["feasible"] else f"{len(evaluation['violations'])} violations"))
-    for key, value in rows:
-        summary.add_row(key, value)
-    out.print(summary)
-    if doc["solution"] and doc["problem"] == "front_warehouse":
-        _render_front_warehouse(doc, inst)
-    if doc["solution"] and doc["problem"] == "incentive_budget":
-        _render_incentive_budget(doc, inst)
-    if doc["solution"] and doc["problem"] == "membership_pricing":
-        _render_membership_pricing(doc)
-    if doc["solution"] and doc["problem"] == "incentive_assignment":
-        _render_incentive_assignment(doc)
+    from optimizers.report import tables
+
+    for table in tables(doc, inst):
+        _print_table(table)
 
 
-def _render_incentive_assignment(doc: dict[str, Any]) -> None:
-    solution = doc["solution"]
-    table = Table(title=f"{solution['treated']:,} of {solution['users']:,} users treated; spend {_fmt(solution['spend'])} of {_fmt(solution['budget'])}")
-    for col in ("treatment", "users", "spend", "value", "value per unit spent"):
-        table.add_column(col, justify="left" if col == "treatment" else "right")
-    for name, row in solution["treatments"].items():
-        table.add_row(name, f"{row['users']:,}", _fmt(row["spend"]), _fmt(row["value"]), _fmt(row["value"] / row["spend"]) if row["spend"] else "-")
-    table.add_row("total", f"{solution['treated']:,}", _fmt(solution["spend"]), _fmt(solution["value"]),
-                  _fmt(solution["value"] / solution["spend"]) if solution["spend"] else "-", style="bold")
-    out.print(table)
-    segments = solution.get("segments") or {}
-    if segments and len(segments) <= 50:
-        budgets = solution.get("segment_budgets") or {}
-        names = list(solution["treatments"])
-        seg = Table(title="by segment: users per treatment, spend (and budget), value")
-        for col in ("segment", *names, "spend", "budget", "value"):
-            seg.add_column(col, justify="left" if col == "segment" else "right")
-        for name, row in segments.items():
-            budget = budgets.get(name, {}).get("budget")
-            seg.add_row(name, *(f"{row['by_treatment'].get(t, 0):,}" for t in names), _fmt(row["spend"]), _fmt(budget), _fmt(row["value"]))
-        out.print(seg)
-
-
-def _render_front_warehouse(doc: dict[str, Any], inst: Any) -> None:
-    solution, evaluation = doc["solution"], doc["evaluation"] or {}
-    volume = {k.id: k.unit_volume for k in inst.skus}
-    sites = {s.id: s for s in inst.sites}
-    stocked: dict[str, float] = {}
-    units: dict[tuple[str, str], float] = {}
-    for s in solution["stock"]:
-        stocked[s["site"]] = stocked.get(s["site"], 0.0) + s["units"] * volume[s["sku"]]
-        units[s["site"], s["sku"]] = units.get((s["site"], s["sku"]), 0.0) + s["units"]
-    zones: dict[str, set[str]] = {}
-    for f in solution["flows"]:
-        zones.setdefault(f["site"], set()).add(f["zone"])
-    table = Table(title=f"{len(solution['open_sites'])} open sites")
-    for col, justify in (("site", "left"), ("status", "left"), ("fixed cost", "right"), ("zones served", "right"), ("SKUs", "right"),
-                         ("stock volume", "right"), ("capacity", "right"), ("use", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for site_id in solution["open_sites"]:
-        site = sites[site_id]
-        used = stocked.get(site_id, 0.0)
-        use = f"{used / site.capacity:.0%}" if site.capacity else "-"
-        n_skus = sum(1 for (i, _), q in units.items() if i == site_id and q > 0)
-        table.add_row(site_id, site.status, _fmt(site.fixed_cost), str(len(zones.get(site_id, ()))), str(n_skus), _fmt(used), _fmt(site.capacity), use)
-    out.print(table)
-    skus = [k.id for k in inst.skus]
-    if 1 < len(skus) <= 12 and solution["open_sites"]:
-        grid = Table(title="stock (units) by site and SKU")
-        grid.add_column("site")
-        for k in skus:
-            grid.add_column(k, justify="right")
-        for site_id in solution["open_sites"]:
-            grid.add_row(site_id, *[_fmt(units.get((site_id, k))) if units.get((site_id, k)) else "-" for k in skus])
-        out.print(grid)
-    costs = Table(title="expected cost", show_header=False)
-    costs.add_column("key", style="bold")
-    costs.add_column("value", justify="right")
-    for key in ("fixed_cost", "holding_cost", "transport_cost", "transfer_cost", "depot_and_lost_cost"):
-        if key in evaluation:
-            costs.add_row(key.replace("_", " "), _fmt(evaluation.get(key)))
-    out.print(costs)
-    scenarios = evaluation.get("scenarios") or {}
-    if scenarios:
-        per = Table(title="per scenario")
-        for col in ("scenario", "probability", "demand", "within promise", "from depot", "lost units", "transport", "depot + lost", "transfers", "cost"):
-            per.add_column(col, justify="left" if col == "scenario" else "right")
-        for name, sc in scenarios.items():
-            per.add_row(name, f"{sc['probability']:.3g}", _fmt(sc["demand"]), f"{sc['share_within_promise']:.1%}", f"{sc['depot_share']:.1%}",
-                        _fmt(sc["lost_units"]), _fmt(sc["transport_cost"]), _fmt(sc["depot_cost"] + sc["lost_sale_cost"]),
-                        _fmt(sc["transfer_cost"]), _fmt(sc["cost"]))
-        out.print(per)
-    mean = (doc.get("meta") or {}).get("mean_plan")
-    if mean:
-        if mean.get("vss") is not None:
-            out.print(f"value of the stochastic solution: {_fmt(mean['vss'])} ({mean['vss_share']:.1%} of the mean-demand plan's "
-                      f"{_fmt(mean['cost_in_scenarios'])} when run through the scenarios)")
-        elif mean.get("note"):
-            out.print(f"value of the stochastic solution: {mean['note']}")
-        elif mean.get("reason"):
-            out.print(f"value of the stochastic solution not computed: {mean['reason']}")
-
-
-def _render_incentive_budget(doc: dict[str, Any], inst: Any) -> None:
-    solution, evaluation = doc["solution"], doc["evaluation"] or {}
-    spent = sum(solution["spend"].values()) or 1.0
-    table = Table(title=f"spend by cell (budget {_fmt(inst.budget)})")
-    for col in ("cell", "mechanic", "segment", "spend", "share", "users", "users per 1k spend"):
-        table.add_column(col, justify="left" if col in ("cell", "mechanic", "segment") else "right")
-    for cell in inst.cells:
-        x, users = solution["spend"][cell.id], solution["users"][cell.id]
-        table.add_row(cell.id, cell.mechanic or "-", cell.segment or "-", _fmt(x), f"{x / spent:.1%}", _fmt(users),
-                      _fmt(1000 * users / x) if x > 0 else "-")
-    out.print(table)
-    totals = Table(title="totals", show_header=False)
-    totals.add_column("key", style="bold")
-    totals.add_column("value", justify="right")
-    for key in ("total_spend", "total_users", "total_value"):
-        totals.add_row(key.replace("_", " "), _fmt(evaluation.get(key)))
-    unit = "spend per extra target user" if inst.objective == "min_spend" else f"{inst.objective} per extra unit of budget"
-    totals.add_row(f"marginal value ({unit})", _fmt(solution.get("marginal_value")))
-    out.print(totals)
-
-
-def _render_membership_pricing(doc: dict[str, Any]) -> None:
-    solution = doc["solution"]
-    tiers = solution.get("tiers") or {}
-    table = Table(title=f"{len(solution['fees'])} tiers offered (lifetime values)")
-    columns = ("tier", "fee", "members", "fee revenue", "benefit cost", "uplift margin", "fixed cost", "lifetime profit")
-    for col in columns:
-        table.add_column(col, justify="left" if col == "tier" else "right")
-    keys = ("fee_revenue", "benefit_cost", "uplift_margin", "fixed_cost", "lifetime_profit")
-    if len(tiers) <= 30:
-        for tier, row in tiers.items():
-            table.add_row(tier, _fmt(row["fee"]), _fmt(row["members"]), *(_fmt(row[k]) for k in keys))
-    totals = [sum(row[k] for row in tiers.values()) for k in keys]
-    table.add_row("total", "", _fmt(sum(row["members"] for row in tiers.values())), *(_fmt(v) for v in totals), style="bold")
-    out.print(table)
-    segments = solution.get("segments") or {}
-    if not segments or len(segments) > 50:
+def _print_table(t: Any) -> None:
+    """A :class:`optimizers.report.Table` as a rich table on stdout (or its note as a line)."""
+    if not t.columns:
+        out.print(t.note, markup=False)
         return
-    seg = Table(title="segments: choice, surplus, lifetime weight and break-even fee of the chosen tier")
-    for col in ("segment", "joins", "surplus", "lifetime weight", "break-even fee", "note"):
-        seg.add_column(col, justify="left" if col in ("segment", "joins", "note") else "right")
-    for name, row in segments.items():
-        tier = row.get("choice")
-        if tier is None:
-            seg.add_row(name, "-", _fmt(row.get("surplus")), "-", "-", "")
-            continue
-        fee = solution["fees"].get(tier)
-        even = (row.get("break_even_fee") or {}).get(tier)
-        note = "costs more than it pays (adverse selection)" if even is not None and fee is not None and even > fee else ""
-        seg.add_row(name, tier, _fmt(row.get("surplus")), _fmt((row.get("lifetime_weight") or {}).get(tier)), _fmt(even), note)
-    out.print(seg)
+    table = Table(title=t.title, show_header=t.header)
+    for k, col in enumerate(t.columns):
+        table.add_column(col, justify="left" if t.is_label(k) else "right", style="bold" if not t.header and k == 0 else None)
+    for k, row in enumerate(t.rows):
+        table.add_row(*row, style="bold" if t.total and k == len(t.rows) - 1 else None)
+    out.print(table)
 
 
 def _parse_budgets(text: str) -> list[float]:
