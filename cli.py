@@ -19,7 +19,7 @@ import logging
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from enum import Enum
 from functools import wraps
@@ -69,6 +69,43 @@ def main(
     version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """Operations optimization for e-commerce planners."""
+
+
+class ProgressLine:
+    """The line on stderr while a solve runs: elapsed time, phase, incumbent, bound, gap.
+    Drawn from the solving thread at each update (no thread of its own: a solver child may
+    only be forked from a process without other threads)."""
+
+    def __init__(self, started: float):
+        from rich.live import Live
+
+        self.started = started
+        self.live = Live(console=err, auto_refresh=False, transient=True, redirect_stdout=False)
+
+    def __enter__(self) -> ProgressLine:
+        self.live.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.stop()
+
+    def __call__(self, p: Any) -> None:
+        from rich.text import Text
+
+        from optimizers.report.tables import fmt_gap
+
+        def short(v: float) -> str:
+            return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:,.6g}"
+
+        parts = [f"{time.perf_counter() - self.started:7.1f} s"]
+        if p.gap is not None:
+            parts.append(f"gap {fmt_gap(p.gap)}")
+        if p.incumbent is not None:
+            parts.append(f"incumbent {short(p.incumbent)}")
+        if p.bound is not None:
+            parts.append(f"bound {short(p.bound)}")
+        parts.append((p.phase or "starting") + (f": {p.detail}" if p.detail else ""))
+        self.live.update(Text("  ".join(parts), overflow="ellipsis", no_wrap=True), refresh=True)
 
 
 def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -125,8 +162,12 @@ def solve(
     plan: Annotated[Optional[Path], typer.Option(help="incentive_assignment: write the per-user plan (user_id, treatment) to this .parquet or .csv file, chunk by chunk and atomically.", dir_okay=False)] = None,
     scheduler: Annotated[Optional[str], typer.Option(help="incentive_assignment: run on the Dask cluster at this address (tcp://host:8786); the users table must be Parquet. Needs pip install 'ecomopt\\[dask]'.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the solver's log on stderr.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line on stderr (there is none when stderr is not a terminal).")] = False,
 ) -> None:
     """Solve an instance and print the solution with its status, objective, bound and gap.
+
+    While it runs, stderr shows the elapsed time, the method's phase, the best plan's objective
+    (incumbent), the bound and the gap (a terminal only; --quiet or --verbose turn it off).
 
     \b
     Examples:
@@ -150,7 +191,8 @@ def solve(
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     warnings.filterwarnings("ignore", category=NumericsWarning)  # shown once, plainly, from the result below
-    with stop_on_sigint():  # Ctrl-C (even while loading): the method wraps up and its best plan is written as usual
+    line = None if quiet or verbose or not err.is_terminal else ProgressLine(started)
+    with stop_on_sigint(), (line or nullcontext()):  # Ctrl-C (even while loading): the method wraps up and its best plan is written as usual
         loading = time.perf_counter()
         inst = load_instance(instance, input_format=input_format, capacity=capacity, single_source=single_source, allow_outside_tables=allow_outside_tables)
         loaded_s = time.perf_counter() - loading
@@ -161,7 +203,7 @@ def solve(
             left = time_limit - (time.perf_counter() - started)
             left = max(0.05, left - min(loaded_s, 0.25 * left))
         options = SolverOptions(time_limit_s=left, gap=gap, threads=threads, seed=seed, verbose=verbose, scheduler=scheduler)
-        result = run_solve(inst, method=method, backend=backend, options=options)
+        result = run_solve(inst, method=method, backend=backend, options=options, on_progress=line)
     document = result.to_dict()
     if plan is not None and result.status.has_solution:
         from models.incentive_assignment import write_plan

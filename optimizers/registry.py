@@ -22,7 +22,9 @@ from threadpoolctl import threadpool_limits
 from models import evaluate, load_instance, parse_instance
 from models.base import TOLERANCE
 from models.errors import NumericsWarning, UsageError
+from optimizers import progress
 from optimizers.backends import BACKENDS
+from optimizers.progress import Progress
 from optimizers.result import Result, SolverOptions, Status, relative_gap
 from optimizers.stopping import method_starting, stop_requested
 
@@ -87,9 +89,13 @@ def solve(
     method: str | None = None,
     backend: str | None = None,
     options: SolverOptions | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> Result:
     """Solve an instance: one loaded by ``models.load_instance``, a document (dict) as in the
     file formats, or the path of an instance file.
+
+    ``on_progress`` is called with a :class:`optimizers.progress.Progress` (phase, incumbent,
+    bound, elapsed time) as the method learns more, and once at the end.
 
     Raises only for a bad request (bad input, unknown method or backend, unsupported input);
     every solver outcome, including infeasibility and limits, comes back as a :class:`Result`.
@@ -116,9 +122,13 @@ def solve(
 
     start = time.perf_counter()
     method_starting()
-    with threadpool_limits(limits=options.threads or None), warnings.catch_warnings(record=True) as caught:  # BLAS threads like the solver's
+    with (threadpool_limits(limits=options.threads or None), warnings.catch_warnings(record=True) as caught,  # BLAS threads like the solver's
+          progress.reporting(on_progress)):
         warnings.simplefilter("always", NumericsWarning)
+        progress.update(name if backend is None else f"{name} ({backend})")
         out = chosen.run(instance, backend, options)
+        if on_progress is not None:
+            progress.update("done", incumbent=out.objective, bound=out.bound, force=True)
     runtime = time.perf_counter() - start
     numerics = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, NumericsWarning)))
     for w in caught:  # hand every warning on to the caller's filters, numerics ones once each

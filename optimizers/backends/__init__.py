@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.errors import BackendUnavailableError, NumericsWarning
+from optimizers import progress
 from optimizers.backends.base import Backend, Outcome, native_output_to_stderr
 from optimizers.backends.cbc import CbcBackend
 from optimizers.backends.highs import HighsBackend
@@ -67,10 +68,12 @@ def solve_linear(model: LinearModel, backend_name: str, options: SolverOptions) 
     if (spread := coefficient_spread(model)) is not None:
         warnings.warn(spread, NumericsWarning, stacklevel=2)
     start = time.perf_counter()
+    progress.update(f"{backend_name} solve", detail=f"{model.num_rows:,} rows, {model.num_vars:,} columns")
     with native_output_to_stderr():
         out = backend.solve(model, options)
     if out.status is None:
-        out.status = _infeasible_or_unbounded(model, backend, options, time.perf_counter() - start)
+        with progress.sub_problem("is it infeasible or unbounded"):
+            out.status = _infeasible_or_unbounded(model, backend, options, time.perf_counter() - start)
     if out.status in (Status.INFEASIBLE, Status.UNBOUNDED, Status.NO_SOLUTION, Status.ERROR):
         out.x, out.objective = None, None
         if out.status is not Status.NO_SOLUTION:  # a limit hit before any solution may still leave a bound

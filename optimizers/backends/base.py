@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 from typing import Any
 
 import numpy as np
 
+from optimizers import progress
 from optimizers.linear import LinearModel
 from optimizers.result import SolverOptions, Status
 from optimizers.stopping import expired
@@ -86,6 +88,30 @@ def child_deadline(time_limit_s: float | None) -> float:
     return math.inf if time_limit_s is None else time_limit_s * (1 + GRACE_FACTOR) + GRACE_S
 
 
+class _Lines:
+    """Reads a child's stdout pipe without blocking and hands on whole lines."""
+
+    def __init__(self, fd: int, on_line: Callable[[str], None]):
+        self.fd: int | None = fd
+        self.on_line = on_line
+        self.pending = b""
+
+    def read(self) -> None:
+        assert self.fd is not None
+        chunk = os.read(self.fd, 65536)
+        if not chunk:  # the child closed it
+            self.close()
+            return
+        *lines, self.pending = (self.pending + chunk).split(b"\n")
+        for line in lines:
+            self.on_line(line.decode("utf-8", "replace"))
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 def can_fork() -> bool:
     """Whether a solve may run in a forked child: forking a process with other threads running
     can deadlock the child, and daemonic processes (Dask workers) may not have children."""
@@ -96,9 +122,11 @@ def can_fork() -> bool:
     )
 
 
-def _child(conn: Any, fn: Callable[[Any], Any], arg: Any, failure: Callable[[str], Any]) -> None:
+def _child(conn: Any, fn: Callable[[Any], Any], arg: Any, failure: Callable[[str], Any], output: int | None) -> None:
     os.setpgrp()  # its own process group: a solver binary it starts is stopped with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the child
+    if output is not None:
+        os.dup2(output, 1)  # what the solver prints goes to the parent's on_output
     try:
         conn.send(fn(arg))
     except BaseException as exc:  # the parent reports it
@@ -107,25 +135,37 @@ def _child(conn: Any, fn: Callable[[Any], Any], arg: Any, failure: Callable[[str
         conn.close()
 
 
-def call_in_child(fn: Callable[[Any], Any], arg: Any, seconds: float, *, failure: Callable[[str], Any]) -> Any | None:
+def call_in_child(fn: Callable[[Any], Any], arg: Any, seconds: float, *, failure: Callable[[str], Any],
+                  on_output: Callable[[str], None] | None = None) -> Any | None:
     """``fn(arg)`` in a forked child, for solvers that overrun their own time limits; None when
     it has not answered within ``seconds`` or a stop was requested (the child and whatever it
-    started are then killed). ``failure(message)`` is returned when the child fails."""
+    started are then killed). ``failure(message)`` is returned when the child fails.
+    ``on_output`` gets each line the child prints on stdout (a solver's log), as it comes."""
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(sender, fn, arg, failure), daemon=True)
+    log_read, log_write = os.pipe() if on_output is not None else (None, None)
+    child = ctx.Process(target=_child, args=(sender, fn, arg, failure, log_write), daemon=True)
     child.start()
     sender.close()
+    log = _Lines(log_read, on_output) if log_read is not None and on_output is not None else None
+    if log_write is not None:
+        os.close(log_write)
     until = time.perf_counter() + seconds
     try:
         while not expired(until):
-            if receiver.poll(min(0.1, max(0.0, until - time.perf_counter()))):
+            ready = wait([receiver, *([log.fd] if log and log.fd is not None else [])], min(0.1, max(0.0, until - time.perf_counter())))
+            progress.update()  # the elapsed time moves on even when the solver says nothing
+            if log and log.fd in ready:
+                log.read()
+            if receiver in ready:
                 try:
                     return receiver.recv()
                 except EOFError:
                     return failure("the solver process ended without an answer")
         return None
     finally:
+        if log:
+            log.close()
         receiver.close()
         if child.is_alive() and child.pid is not None:
             try:

@@ -9,16 +9,22 @@ small grace), so the limit holds. Small models, whose phases are short, run in t
 
 from __future__ import annotations
 
+import math
+import re
+import sys
 from typing import Any
 
 import numpy as np
 
+from optimizers import progress
 from optimizers.backends.base import Backend, Outcome, call_in_child, can_fork, child_deadline
 from optimizers.linear import LinearModel
 from optimizers.result import SolverOptions, Status
 
 #: Models with at least this many nonzeros are solved in a child (stopped at the time limit, or on Ctrl-C).
 CHILD_FROM_NONZEROS = 100_000
+#: ... and from this many when someone follows the progress (the child's log gives the incumbent and bound as they come)
+CHILD_FOR_PROGRESS_FROM_NONZEROS = 10_000
 
 
 class HighsBackend(Backend):
@@ -48,8 +54,13 @@ class HighsBackend(Backend):
             "options": solver_options,
         }
         ignored = [o for o, v in (("threads", options.threads > 1), ("seed", options.seed != 0)) if v]
-        if A.nnz >= CHILD_FROM_NONZEROS and can_fork():
-            res = call_in_child(_milp, problem, child_deadline(options.time_limit_s), failure=_failure)
+        child_from = CHILD_FOR_PROGRESS_FROM_NONZEROS if progress.active() else CHILD_FROM_NONZEROS
+        if A.nnz >= child_from and can_fork():
+            log = None
+            if progress.active():  # the child's log tells its incumbent and bound as it goes
+                solver_options["disp"] = True
+                log = HighsLog(sign, model.offset, echo=options.verbose)
+            res = call_in_child(_milp, problem, child_deadline(options.time_limit_s), failure=_failure, on_output=log)
             if res is None:
                 message = ("HiGHS was stopped on request" if options.time_limit_s is None
                            else f"HiGHS did not return within its time limit ({options.time_limit_s:.3g} s); stopped")
@@ -80,6 +91,48 @@ class HighsBackend(Backend):
         else:
             status = Status.FEASIBLE if x is not None else Status.ERROR
         return Outcome(status, x, objective, bound, message, ignored)
+
+
+class HighsLog:
+    """Reads the HiGHS log line by line and reports its phase, best solution and best bound.
+
+    A branch-and-bound line ends with the time (``0.0s``); after the explored share
+    (``12.50%``) come BestBound and BestSol, in HiGHS's own sense (minimisation of ``c``)."""
+
+    TIME = re.compile(r"^\d+(\.\d+)?s$")
+    SHARE = re.compile(r"^\d+(\.\d+)?%$")
+
+    def __init__(self, sign: float, offset: float, echo: bool = False):
+        self.sign, self.offset, self.echo = sign, offset, echo
+
+    def __call__(self, line: str) -> None:
+        if self.echo:
+            sys.stderr.write(line + "\n")
+        if line.startswith("Presolving model"):
+            progress.update("HiGHS presolve")
+        elif line.startswith("Solving MIP model") or line.startswith("Solving LP"):
+            progress.update("HiGHS root LP")
+        elif (found := self.bounds(line)) is not None:
+            if progress.solver_numbers_count():
+                progress.update("HiGHS branch-and-cut", bound=found[0], incumbent=found[1])
+            else:
+                progress.update("HiGHS branch-and-cut")
+
+    def bounds(self, line: str) -> tuple[float | None, float | None] | None:
+        words = line.split()
+        if len(words) < 8 or not self.TIME.match(words[-1]):
+            return None
+        at = next((k for k, w in enumerate(words) if self.SHARE.match(w)), None)
+        if at is None or at + 2 >= len(words):
+            return None
+        return self.value(words[at + 1]), self.value(words[at + 2])
+
+    def value(self, word: str) -> float | None:
+        try:
+            v = float(word)
+        except ValueError:
+            return None
+        return self.sign * v + self.offset if math.isfinite(v) else None
 
 
 def _milp(problem: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from models.front_warehouse import FrontWarehouse
+from optimizers import progress
 from optimizers.backends import BACKENDS, explain_infeasibility, solve_linear
 from optimizers.front_warehouse import benders, lagrangian, milp, pulp_tutorial
 from optimizers.front_warehouse.stochastic import mean_plan, vss_report
@@ -20,8 +21,10 @@ def run_milp(instance: FrontWarehouse, backend: str | None, options: SolverOptio
     start = time.perf_counter()
     backend = backend or DEFAULT_BACKEND
     integral = BACKENDS[backend].pure_integer_only and milp.integral_flows_exact(instance)
+    progress.update("building the extensive form")
     formulation = milp.build(instance, integral_flows=integral)
-    out = solve_linear(formulation.model, backend, remaining(options, start))
+    with progress.whole_model():
+        out = solve_linear(formulation.model, backend, remaining(options, start))
     assert out.status is not None  # solve_linear settles "infeasible or unbounded"
     left = remaining(options, start)
     if out.status is Status.INFEASIBLE and (left.time_limit_s is None or left.time_limit_s > 2.0):
@@ -42,7 +45,8 @@ def run_milp(instance: FrontWarehouse, backend: str | None, options: SolverOptio
             mean = run_milp(inst, backend, opts)
             return mean.status, mean.solution
 
-        meta["mean_plan"] = vss_report(mean_plan(instance, solve_mean, options, deadline), out.objective)
+        with progress.sub_problem("mean-demand plan (for the value of the stochastic solution)"):
+            meta["mean_plan"] = vss_report(mean_plan(instance, solve_mean, options, deadline), out.objective)
     return MethodOutput(out.status, out.objective, bound, solution, out.message, meta)
 
 

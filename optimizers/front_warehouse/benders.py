@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.front_warehouse import FrontWarehouse
+from optimizers import progress
 from optimizers.backends import solve_linear
 from optimizers.backends.lp import solve_lp
 from optimizers.front_warehouse.milp import FIRST_STAGE, Formulation, build, read_solution
@@ -467,6 +468,10 @@ class LShaped:
     def gap(self) -> float | None:
         return relative_gap(self.best.objective if np.isfinite(self.best.objective) else None, self.lower if np.isfinite(self.lower) else None)
 
+    def report(self, phase: str) -> None:
+        progress.update(phase, detail=f"master solve {self.iterations}", incumbent=self.best.objective if np.isfinite(self.best.objective) else None,
+                        bound=self.lower if np.isfinite(self.lower) else None)
+
     def run(self, seeds: list[np.ndarray]) -> Status:
         for seed in seeds:  # warm start: cuts (and perhaps an incumbent) at given plans
             if self.out_of_time():
@@ -486,6 +491,7 @@ class LShaped:
                 break
             added, cost, xs = self.separate(v, (v, theta))
             self.offer(v, cost, xs)
+            self.report("L-shaped, integer master")
             if added and not self.relaxation(fixed=v):  # the best stock for these openings
                 break
             gap = self.gap()
@@ -519,6 +525,7 @@ class LShaped:
             if cost is not None:
                 best_cost = min(best_cost, cost)
                 self.offer(point, cost, xs)
+            self.report("L-shaped, LP master" if fixed is None else "L-shaped, best stock for the openings")
             lp_gap = relative_gap(best_cost, objective) if np.isfinite(best_cost) else None
             if added == 0:
                 if weight >= 1.0:
@@ -578,14 +585,16 @@ def _run(inst: FrontWarehouse, f: Formulation, dec: Decomposition, loop: LShaped
         # warm start: the mean-demand plan, run through the scenarios (an incumbent), and
         # what planning for the scenarios is worth (VSS) once this plan is known
         share = None if deadline is None else start + MEAN_PLAN_SHARE * options.time_limit_s  # type: ignore[operator]
-        mean = mean_plan(inst, lambda i, o: _plan(one_scenario(i, backend, o)), options, share)
+        with progress.sub_problem("mean-demand plan (warm start)"):
+            mean = mean_plan(inst, lambda i, o: _plan(one_scenario(i, backend, o)), options, share)
         if mean.plan is not None:
             seeds.insert(0, plan_vector(f, mean.plan))
         if mean.value is None or mean.value.cost is None:
             # the mean plan gives no incumbent: plan for every zone's peak demand, which
             # serves every scenario (at a price)
             share = None if deadline is None else time.perf_counter() + MEAN_PLAN_SHARE * options.time_limit_s  # type: ignore[operator]
-            peak = mean_plan(inst, lambda i, o: _plan(one_scenario(i, backend, o)), options, share, peak=True)
+            with progress.sub_problem("peak-demand plan (warm start)"):
+                peak = mean_plan(inst, lambda i, o: _plan(one_scenario(i, backend, o)), options, share, peak=True)
             if peak.plan is not None:
                 seeds.insert(0, plan_vector(f, peak.plan))
             if peak.value is not None and peak.value.cost is not None and peak.value.solution is not None:

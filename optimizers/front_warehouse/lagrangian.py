@@ -35,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.front_warehouse import Flow, FrontWarehouse, FrontWarehouseSolution, Stock, beyond_location_core, network
+from optimizers import progress
 from optimizers.backends.lp import solve_lp
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status, relative_gap
@@ -310,6 +311,13 @@ class Search:
     upper: float = math.inf
     flow: np.ndarray | None = None
     tried: set[bytes] | None = None
+    plans_count: bool = True  # False when this search is a relaxation: its plans are no incumbents of the problem solved
+
+    def report(self, phase: str, bound: float | None = None, detail: str | None = None) -> None:
+        """Progress: the bound (``best_bound`` unless given) and the incumbent."""
+        bound = self.best_bound if bound is None else bound
+        progress.update(phase, detail=detail, incumbent=self.upper if self.plans_count and math.isfinite(self.upper) else None,
+                        bound=bound if math.isfinite(bound) else None)
 
 
 def subgradient(core: Core, deadline: float, search: Search, *, base: Core | None = None, start: np.ndarray | None = None,
@@ -351,8 +359,10 @@ def subgradient(core: Core, deadline: float, search: Search, *, base: Core | Non
             break
         target = search.upper if math.isfinite(search.upper) else r.value * 1.05 + 1.0
         u = u + theta * max(target - r.value, 1e-9 * abs(target)) / norm * r.slope
-        if step % 50 == 0 and steps == STEPS:
-            log.info("lagrangian step %d: bound %.10g, incumbent %.10g", step, search.best_bound, search.upper)
+        if steps == STEPS:  # the root (nodes report through branch and bound)
+            search.report("subgradient")
+            if step % 50 == 0:
+                log.info("lagrangian step %d: bound %.10g, incumbent %.10g", step, search.best_bound, search.upper)
     return search
 
 
@@ -471,12 +481,14 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> Me
     return _multi_source(inst, options)[0]
 
 
-def _multi_source(inst: FrontWarehouse, options: SolverOptions) -> tuple[MethodOutput, Core, Search]:
+def _multi_source(inst: FrontWarehouse, options: SolverOptions, relaxation: bool = False) -> tuple[MethodOutput, Core, Search]:
+    """The multi-source problem; ``relaxation``: solved as the relaxation of a single-source one
+    (its plans are not reported as incumbents)."""
     started = time.perf_counter()
     limit = options.time_limit_s
     end = math.inf if limit is None else started + limit - 0.05
     core, net = Core.of(inst)
-    search = subgradient(core, min(end, started + (0.3 * limit if limit else 60.0)), Search())
+    search = subgradient(core, min(end, started + (0.3 * limit if limit else 60.0)), Search(plans_count=not relaxation))
     log.info("subgradient: %.2f s, %d transport LPs", time.perf_counter() - started, len(search.tried or ()))
     if search.flow is None and search.best_relaxation is not None:  # no plan yet: what is left goes into one
         _incumbent(core, core, search.best_relaxation, search, end)
@@ -486,6 +498,7 @@ def _multi_source(inst: FrontWarehouse, options: SolverOptions) -> tuple[MethodO
             search.upper, search.flow = found
     if search.flow is not None:
         before = search.upper
+        search.report("local search")
         local_search(core, search, min(end, started + (0.6 * limit if limit else 90.0)))
         log.info("local search: incumbent %.10g -> %.10g after %.2f s", before, search.upper, time.perf_counter() - started)
     _exact_flows(core, search, min(end, time.perf_counter() + (0.1 * limit if limit else math.inf)))
@@ -530,7 +543,7 @@ def _single_source(inst: FrontWarehouse, backend: str, options: SolverOptions) -
     # the bound and the plan are each solved tighter than the gap asked for, which is between them
     tight = min(options.gap, 1e-6)
     relaxed, core, search = _multi_source(inst.model_copy(update={"single_source": False}),
-                                          replace(options, gap=tight, time_limit_s=None if limit is None else 0.5 * limit))
+                                          replace(options, gap=tight, time_limit_s=None if limit is None else 0.5 * limit), relaxation=True)
     meta = {"multi_source_" + k: v for k, v in relaxed.meta.items()}
     meta.update(multi_source_objective=relaxed.objective, multi_source_status=relaxed.status.value)
     if relaxed.solution is None or search.best_relaxation is None:
@@ -548,6 +561,7 @@ def _single_source(inst: FrontWarehouse, backend: str, options: SolverOptions) -
         states = ["open" if chosen[i] or core.must[i] else "candidate" if extra[i] else "closed" for i in range(len(inst.sites))]
         reduced = inst.model_copy(update={"sites": [s.model_copy(update={"status": st}) for s, st in zip(inst.sites, states, strict=True)]})
         left = None if limit is None else max(0.05, started + limit - 0.05 - now())
+        progress.update("single-source assignment MILP", detail=f"{int(chosen.sum() + widen)} sites", bound=bound if math.isfinite(bound) else None)
         out = _assignment_milp(reduced, backend, replace(options, gap=tight, time_limit_s=left))
         meta.update(assignment_status=out.status.value, assignment_candidates=int(widen))
         if out.objective is not None or expired(None if limit is None else started + limit - 0.1):
@@ -634,6 +648,7 @@ class BranchAndBound:
             began = time.perf_counter()
             self._expand(node, deadline)
             node_s = time.perf_counter() - began
+            self.search.report("branch and bound", self.bound(), detail=f"{self.nodes} nodes, {len(self.heap)} open")
             if time.perf_counter() - last_log > 5:
                 log.info("branch and bound: %d nodes, %d open, bound %.10g, incumbent %.10g", self.nodes, len(self.heap), self.bound(), self.search.upper)
                 last_log = time.perf_counter()

@@ -6,6 +6,7 @@ import logging
 import time
 
 from models.incentive_assignment import IncentiveAssignment
+from optimizers import progress
 from optimizers.incentive_assignment import bisection, lagrangian, milp, threshold
 from optimizers.incentive_assignment.parts import workers
 from optimizers.registry import Method, MethodOutput, register
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 def run_dual(inst: IncentiveAssignment, backend: str | None, options: SolverOptions) -> MethodOutput:
     started = time.perf_counter()
     method = lagrangian if inst.coupled else threshold
+    progress.update("loading the users")
     pool = workers(inst, method.build, options.threads, options.scheduler)
     log.info("%s users loaded in %.2f s", f"{pool.users:,}", time.perf_counter() - started)
     try:

@@ -35,6 +35,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from models.incentive_assignment import NONE, Chunk, IncentiveAssignment, chosen
+from optimizers import progress
 from optimizers.incentive_assignment.parts import BITS, Part, Workers, order_key, radix_histogram, select, summed
 from optimizers.incentive_assignment.plan import Plan, summarize
 from optimizers.registry import MethodOutput
@@ -175,6 +176,7 @@ def minimise_dual(inst: IncentiveAssignment, workers: Workers, layout: Layout, o
         value = math.fsum(s for s, _ in parts) + float(theta @ rhs)
         bundle.add(theta, value, rhs - usage)
         upper = bundle.best[0]
+        progress.update("dual bundle", detail=f"step {step + 1}", bound=upper)
         log.info("dual step %d: L = %.10g, model lower %.10g", step, value, bundle.lower)
         if step and upper - bundle.lower <= tolerance * max(1.0, abs(upper)):
             break
@@ -378,6 +380,7 @@ def solve(inst: IncentiveAssignment, workers: Workers, options: SolverOptions, s
     end = math.inf if options.time_limit_s is None else started + options.time_limit_s
     bound, theta, lower = minimise_dual(inst, workers, layout, options, end)
     log.info("dual: %.10g (model lower %.10g) in %.2f s", bound, lower, time.perf_counter() - started)
+    progress.update("repairing the plan at the best multipliers")
     rules = repair(inst, workers, layout, theta)
     plan = Plan.gather(workers.map(_finish, inst, layout, theta, rules))
     bound = max(bound, plan.value)

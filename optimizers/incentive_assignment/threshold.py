@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from models.incentive_assignment import NONE, Chunk, IncentiveAssignment
+from optimizers import progress
 from optimizers.incentive_assignment.hull import Hulls, upper_hulls
 from optimizers.incentive_assignment.parts import BITS, Part, Selection, Workers, radix_histogram, select, summed
 from optimizers.incentive_assignment.plan import Plan, summarize
@@ -158,8 +159,10 @@ def _finish(part: Part, inst: IncentiveAssignment, key: int, tie_budgets: list[f
 def solve(inst: IncentiveAssignment, workers: Workers, options: SolverOptions, started: float) -> MethodOutput:
     """The LP bound and the plan for one budget (limits and segment budgets are not seen here)."""
     n = len(workers.parts)
+    progress.update("threshold search on the value per unit spent")
     selection = select(lambda prefix, shift: summed(workers.map(_histogram, prefix, shift)), inst.budget)
     log.info("threshold found after %.2f s", time.perf_counter() - started)
+    progress.update("ties and fill")
     if selection is None:  # the budget does not bind: every user gets their best treatment
         key, tie_budgets = 0, [0.0] * n
         extra: list[list[int]] = [[] for _ in range(n)]

@@ -37,6 +37,7 @@ import numpy as np
 
 from models.errors import UsageError
 from models.incentive_budget import IncentiveBudget, plan
+from optimizers import progress
 from optimizers.incentive_budget import dp, local
 from optimizers.incentive_budget.grid import CellTerms, Grid, cell_grid, terms, unit_for, upper_values
 from optimizers.registry import MethodOutput
@@ -75,6 +76,8 @@ def run(inst: IncentiveBudget, options: SolverOptions, *, backend: str | None = 
         if p.x is not None and (best_x is None or better(inst, local.objective(inst, t, p.x), local.objective(inst, t, best_x))):
             best_x, best_marginal = p.x, p.marginal
         bound = max(bound, p.bound) if minimizing else min(bound, p.bound)
+        progress.update("dynamic program", detail=f"round {rounds}, grid unit {h:,.4g}", incumbent=None if best_x is None else local.objective(inst, t, best_x),
+                        bound=bound if math.isfinite(bound) else None)
         if not math.isfinite(bound):
             break  # min_spend: no plan can reach the target
         gap = relative_gap(None if best_x is None else local.objective(inst, t, best_x), bound)

@@ -46,6 +46,7 @@ import numpy as np
 
 from models.base import TOLERANCE
 from models.membership_pricing import Market, MembershipPricing, market, simulate, solution_document
+from optimizers import progress
 from optimizers.membership_pricing.bestfirst import BestFirst
 from optimizers.membership_pricing.grid import fee_grid, surplus_profit
 from optimizers.registry import MethodOutput
@@ -293,6 +294,8 @@ def run(inst: MembershipPricing, backend: str | None, options: SolverOptions) ->
         queue.best = best_value
         for c in np.flatnonzero(~small & (ub > -np.inf)):
             queue.push(float(ub[c]), clo[c], chi[c], int(np.argmax(score[c])))
+        found = best_value if best_value > -math.inf else None
+        progress.update("branch and bound over fee boxes", detail=f"{boxes:,} boxes", incumbent=found, bound=max(best_value, queue.open_bound, queue.dropped))
     open_bound, dropped = queue.open_bound, queue.dropped
     meta: dict[str, Any] = {
         "algorithm": "branch and bound over fee-grid boxes",
