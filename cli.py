@@ -158,6 +158,7 @@ def solve(
     allow_outside_tables: OutsideTables = False,
     output_format: Annotated[OutputFormat, typer.Option("--format", help="table: for people; json: exactly one JSON document on stdout.")] = OutputFormat.table,
     output: Annotated[Optional[Path], typer.Option(help="Also write the JSON result to this file (atomically).", dir_okay=False)] = None,
+    warm_start: Annotated[Optional[Path], typer.Option("--warm-start", help="An earlier result (e.g. last week's --output): its open sites and stock, spend or fees are priced on this instance; the method starts from them where it can, and the answer is never worse.", exists=True, dir_okay=False)] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the solution to this PNG file (needs pip install 'ecomopt\\[plot]'); see `ecomopt plot --help`.", dir_okay=False)] = None,
     plan: Annotated[Optional[Path], typer.Option(help="incentive_assignment: write the per-user plan (user_id, treatment) to this .parquet or .csv file, chunk by chunk and atomically.", dir_okay=False)] = None,
     scheduler: Annotated[Optional[str], typer.Option(help="incentive_assignment: run on the Dask cluster at this address (tcp://host:8786); the users table must be Parquet. Needs pip install 'ecomopt\\[dask]'.")] = None,
@@ -191,6 +192,7 @@ def solve(
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     warnings.filterwarnings("ignore", category=NumericsWarning)  # shown once, plainly, from the result below
+    earlier = None if warm_start is None else _read_result(warm_start)
     line = None if quiet or verbose or not err.is_terminal else ProgressLine(started)
     with stop_on_sigint(), (line or nullcontext()):  # Ctrl-C (even while loading): the method wraps up and its best plan is written as usual
         loading = time.perf_counter()
@@ -203,7 +205,7 @@ def solve(
             left = time_limit - (time.perf_counter() - started)
             left = max(0.05, left - min(loaded_s, 0.25 * left))
         options = SolverOptions(time_limit_s=left, gap=gap, threads=threads, seed=seed, verbose=verbose, scheduler=scheduler)
-        result = run_solve(inst, method=method, backend=backend, options=options, on_progress=line)
+        result = run_solve(inst, method=method, backend=backend, options=options, on_progress=line, warm_start=earlier)
     document = result.to_dict()
     if plan is not None and result.status.has_solution:
         from models.incentive_assignment import write_plan

@@ -27,6 +27,7 @@ from optimizers.backends import BACKENDS
 from optimizers.progress import Progress
 from optimizers.result import Result, SolverOptions, Status, relative_gap
 from optimizers.stopping import method_starting, stop_requested
+from optimizers.warm_start import carry as carry_warm_start
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class Method:
     problem: str
     name: str
     description: str
-    run: Callable[[Any, str | None, SolverOptions], MethodOutput]
+    run: Callable[..., MethodOutput]  # (instance, backend, options), and warm_start= when uses_warm_start
     backends: tuple[str, ...] = ()  # empty: the method uses no backend
     default_backend: str | None = None
     maximize: bool = False
@@ -58,6 +59,8 @@ class Method:
     # the default instead of the family's default for the instances it covers, when no
     # backend is named (a named backend asks for the family's default on that backend)
     preferred: bool = False
+    # run also takes warm_start=Start (optimizers.warm_start): an earlier plan priced on this instance
+    uses_warm_start: bool = False
 
 
 METHODS: dict[str, dict[str, Method]] = {}
@@ -90,12 +93,17 @@ def solve(
     backend: str | None = None,
     options: SolverOptions | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    warm_start: dict[str, Any] | None = None,
 ) -> Result:
     """Solve an instance: one loaded by ``models.load_instance``, a document (dict) as in the
     file formats, or the path of an instance file.
 
     ``on_progress`` is called with a :class:`optimizers.progress.Progress` (phase, incumbent,
     bound, elapsed time) as the method learns more, and once at the end.
+
+    ``warm_start``: an earlier result document (or its solution), e.g. last week's plan. Its
+    lasting decisions are priced on this instance (:mod:`optimizers.warm_start`); the method
+    starts from them where it can, and the result is never worse than they are.
 
     Raises only for a bad request (bad input, unknown method or backend, unsupported input);
     every solver outcome, including infeasibility and limits, comes back as a :class:`Result`.
@@ -125,8 +133,15 @@ def solve(
     with (threadpool_limits(limits=options.threads or None), warnings.catch_warnings(record=True) as caught,  # BLAS threads like the solver's
           progress.reporting(on_progress)):
         warnings.simplefilter("always", NumericsWarning)
-        progress.update(name if backend is None else f"{name} ({backend})")
-        out = chosen.run(instance, backend, options)
+        start_plan, why_not = (None, "") if warm_start is None else carry_warm_start(instance, warm_start, _pricing_options(options))
+        run_options = remaining(options, start)
+        progress.update(name if backend is None else f"{name} ({backend})", incumbent=None if start_plan is None else start_plan.objective)
+        if start_plan is not None and chosen.uses_warm_start:
+            out = chosen.run(instance, backend, run_options, warm_start=start_plan)
+        else:
+            out = chosen.run(instance, backend, run_options)
+        if warm_start is not None:
+            out = _no_worse_than(out, start_plan, why_not, chosen, instance, options)
         if on_progress is not None:
             progress.update("done", incumbent=out.objective, bound=out.bound, force=True)
     runtime = time.perf_counter() - start
@@ -172,6 +187,30 @@ def solve(
         attachments=out.attachments,
         meta={"instance_sha256": instance_digest(instance), "versions": _versions(backend), **out.meta},
     )
+
+
+def _pricing_options(options: SolverOptions) -> SolverOptions:
+    """Pricing a warm start (an LP at most) gets half the time limit, and 1 s however short it is."""
+    return options if options.time_limit_s is None else replace(options, time_limit_s=max(1.0, 0.5 * options.time_limit_s))
+
+
+def _no_worse_than(out: MethodOutput, start: Any, why_not: str, method: Method, instance: Any, options: SolverOptions) -> MethodOutput:
+    """The method's output, or the warm-start plan where that is better; meta says which."""
+    if start is None:
+        out.meta["warm_start"] = {"used": False, "reason": why_not}
+        return out
+    maximise = method.maximize or (instance.problem == "incentive_budget" and instance.objective != "min_spend")
+    better = out.objective is None or (start.objective > out.objective if maximise else start.objective < out.objective)
+    out.meta["warm_start"] = {"used": True, "kept": start.kept, "objective": start.objective, "returned": bool(better and out.status in (Status.FEASIBLE, Status.NO_SOLUTION))}
+    if not out.meta["warm_start"]["returned"]:
+        return out
+    bound = out.bound
+    if bound is not None:  # a bound never better than a known plan
+        bound = max(bound, start.objective) if maximise else min(bound, start.objective)
+    gap = relative_gap(start.objective, bound)
+    status = Status.OPTIMAL if gap is not None and gap <= options.gap * (1 + 1e-9) + 1e-12 else Status.FEASIBLE
+    note = "the warm-start plan (re-priced on this instance) is better than what the method found; it is returned"
+    return MethodOutput(status, start.objective, bound, start.solution, f"{out.message}; {note}" if out.message else note, out.meta)
 
 
 def instance_digest(instance: Any) -> str:

@@ -87,9 +87,10 @@ register(
         problem="front_warehouse",
         name="benders",
         description="L-shaped decomposition over (scenario, SKU) blocks, warm-started from the mean-demand plan",
-        run=lambda instance, backend, options: benders.run(instance, backend, options, one_scenario=run_milp),
+        run=lambda instance, backend, options, warm_start=None: benders.run(instance, backend, options, one_scenario=run_milp, warm_start=warm_start),
         backends=("highs", "scip", "cbc"),
         default_backend=DEFAULT_BACKEND,
+        uses_warm_start=True,
     )
 )
 register(
@@ -109,6 +110,7 @@ register(
         "local search, fixing by Lagrangian bounds, branch and bound on the sites; single-source: that bound, and "
         "the plan's sites assigned one per zone by a MILP on the backend",
         run=lagrangian.run,
+        uses_warm_start=True,
         backends=("highs", "scip", "cbc", "cpsat"),
         default_backend="highs",
         unsupported=lagrangian.unsupported,

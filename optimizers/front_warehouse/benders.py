@@ -562,22 +562,23 @@ def plan_vector(f: Formulation, plan: dict[str, Any]) -> np.ndarray:
     return v[f.col_block == FIRST_STAGE]
 
 
-def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions, one_scenario: Any = None) -> MethodOutput:
+def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions, one_scenario: Any = None, warm_start: Any = None) -> MethodOutput:
     """The method. ``one_scenario(instance, backend, options) -> MethodOutput`` solves the
     one-scenario problems of the warm start (default: this method; the registry passes the
-    extensive form, much faster there)."""
+    extensive form, much faster there). ``warm_start`` (an :class:`optimizers.warm_start.Start`):
+    an earlier plan, the first point cut at."""
     start = time.perf_counter()
     deadline = None if options.time_limit_s is None else start + options.time_limit_s
     f = build(inst, stock_columns=True)
     dec = decompose(f)
     loop = LShaped(dec, backend or "highs", options, start)
     with _block_pool(dec, options.threads) as loop.pool:
-        return _run(inst, f, dec, loop, backend, options, start, deadline, one_scenario or run)
+        return _run(inst, f, dec, loop, backend, options, start, deadline, one_scenario or run, warm_start)
 
 
 def _run(inst: FrontWarehouse, f: Formulation, dec: Decomposition, loop: LShaped, backend: str | None, options: SolverOptions,
-         start: float, deadline: float | None, one_scenario: Any) -> MethodOutput:
-    seeds = [seed_plan(f)]
+         start: float, deadline: float | None, one_scenario: Any, warm_start: Any = None) -> MethodOutput:
+    seeds = ([plan_vector(f, warm_start.solution)] if warm_start is not None else []) + [seed_plan(f)]
     meta: dict[str, Any] = {"blocks": len(dec.blocks), "first_stage_columns": len(dec.first)}
     mean = MeanPlan(reason="one scenario: nothing to compare")
     peak_plan: tuple[float, dict[str, Any]] | None = None
