@@ -26,6 +26,7 @@ from optimizers import progress
 from optimizers.backends import BACKENDS
 from optimizers.progress import Progress
 from optimizers.result import Result, SolverOptions, Status, relative_gap
+from optimizers.stopping import clear as clear_stop
 from optimizers.stopping import method_starting, stop_requested
 from optimizers.warm_start import carry as carry_warm_start
 
@@ -159,7 +160,8 @@ def solve(
     if stop_requested():
         out.meta["stopped"] = True
         found = "the best plan found so far" if out.solution is not None else "before any plan was found"
-        message = f"stopped on request (Ctrl-C): {found}" + (f"; {message}" if message else "")
+        message = f"stopped on request: {found}" + (f"; {message}" if message else "")
+        clear_stop()  # the request was for this solve: the caller's next one runs in full
     if out.solution is not None:
         check = evaluate(instance, {**out.solution, **out.attachments})
         evaluation = check.to_dict()

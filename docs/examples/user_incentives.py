@@ -22,7 +22,7 @@ with open(out / "users.csv", "w", newline="") as fh:  # one row per user: value_
     for user in range(2_000):
         segment = "new" if user % 3 == 0 else "active"
         row = []
-        for t, cost in zip(treatments, (1.0, 2.4)):
+        for cost in (1.0, 2.4):  # coupon_5, cashback_8
             row += [round(float(rng.gamma(2.0, 1.2 if segment == "new" else 0.8) * cost), 4), round(cost * rng.uniform(0.6, 1.0), 4)]
         writer.writerow([user, segment, *row])
 (out / "push.json").write_text("""{
