@@ -159,7 +159,7 @@ def solve(
     output_format: Annotated[OutputFormat, typer.Option("--format", help="table: for people; json: exactly one JSON document on stdout.")] = OutputFormat.table,
     output: Annotated[Optional[Path], typer.Option(help="Also write the JSON result to this file (atomically).", dir_okay=False)] = None,
     warm_start: Annotated[Optional[Path], typer.Option("--warm-start", help="An earlier result (e.g. last week's --output): its open sites and stock, spend or fees are priced on this instance; the method starts from them where it can, and the answer is never worse.", exists=True, dir_okay=False)] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the solution to this PNG file (needs pip install 'ecomopt\\[plot]'); see `ecomopt plot --help`.", dir_okay=False)] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the solution to this PNG file (needs pip install 'ecomopt\\[plot]'; drawn after the solve, outside --time-limit); see `ecomopt plot --help`.", dir_okay=False)] = None,
     plan: Annotated[Optional[Path], typer.Option(help="incentive_assignment: write the per-user plan (user_id, treatment) to this .parquet or .csv file, chunk by chunk and atomically.", dir_okay=False)] = None,
     scheduler: Annotated[Optional[str], typer.Option(help="incentive_assignment: run on the Dask cluster at this address (tcp://host:8786); the users table must be Parquet. Needs pip install 'ecomopt\\[dask]'.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the solver's log on stderr.")] = False,

@@ -19,7 +19,7 @@ from cli import app
 from models import load_instance
 from optimizers import SolverOptions, solve
 from optimizers.report import html_report, plot, tables
-from optimizers.report.plots import budget_frontier, promise_radius, serving_site
+from optimizers.report.plots import budget_frontier, promise_radius, serving_site, short_number
 
 pytest.importorskip("matplotlib")
 
@@ -68,6 +68,11 @@ def test_every_shipped_example_plots_to_a_non_trivial_png(solved, tmp_path, name
     assert width >= 800 and height >= 500
     assert path.stat().st_size > 20_000
     assert distinct_colours(path) > 50  # curves, bars and markers in several colours, not a blank canvas
+
+
+def test_tick_labels_are_short_and_right():
+    assert [short_number(v) for v in (0, 950, 9_999, 12_500, 350_000, 1_500_000, 8.6e10, -2e4)] == [
+        "0", "950", "9,999", "12.5 k", "350 k", "1.5 M", "86 bn", "-20 k"]
 
 
 def test_zones_are_coloured_by_the_site_serving_most_of_their_demand(solved):

@@ -65,18 +65,19 @@ def _new_figure(panels: int, size: tuple[float, float]) -> Any:
     return fig
 
 
+def short_number(v: float) -> str:
+    """A tick label: 250 k, 1.5 M, 86 bn (instead of a shared 1e10 factor)."""
+    for above, size, unit in ((1e9, 1e9, " bn"), (1e6, 1e6, " M"), (1e4, 1e3, " k")):
+        if abs(v) >= above:
+            return f"{v / size:,.4g}{unit}"
+    return f"{v:,.4g}"
+
+
 def _short_numbers(*axes: Any) -> None:
-    """Tick labels as 250 k, 1.5 M, 86 bn instead of a shared 1e10 factor."""
     from matplotlib.ticker import FuncFormatter
 
-    def short(v: float, _pos: Any = None) -> str:
-        for size, unit in ((1e9, " bn"), (1e6, " M"), (1e4, " k")):
-            if abs(v) >= size:
-                return f"{v / size:,.4g}{unit}"
-        return f"{v:,.4g}"
-
     for axis in axes:
-        axis.set_major_formatter(FuncFormatter(short))
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos: short_number(v)))
 
 
 def _title(fig: Any, doc: dict[str, Any]) -> None:
@@ -141,10 +142,11 @@ def _network_map(ax: Any, solution: dict[str, Any], inst: Any, colours: dict[str
 
     radius = promise_radius(inst)
     opened = set(solution["open_sites"])
+    big = len(opened) <= 60  # many open sites: smaller markers
     for s in inst.sites:
         if s.id in opened:
             marker = "s" if s.status == "open" else "*"
-            ax.scatter([s.x], [s.y], s=140 if marker == "*" else 70, marker=marker, color=colours[s.id], edgecolors="black", linewidths=0.8, zorder=4)
+            ax.scatter([s.x], [s.y], s=(140 if marker == "*" else 70) if big else 30, marker=marker, color=colours[s.id], edgecolors="black", linewidths=0.8, zorder=4)
             if radius.get(s.id):
                 ax.add_patch(Circle((s.x, s.y), radius[s.id], fill=False, linestyle="--", linewidth=0.8, edgecolor=colours[s.id], alpha=0.7, zorder=3))
         elif s.status == "closed":
