@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := instances/front_warehouse/metro-40x400.json
 
-.PHONY: demo test test-fast lint schemas bench-smoke bench-data bench-results bench-report bench-limits clean
+.PHONY: demo test test-fast lint schemas bench-smoke bench-data bench-results bench-report bench-limits bench-progress clean
 
 RESULT_SUITES := orlib-cap orlib-cap-ss examples incentive-budget membership
 
@@ -61,6 +61,10 @@ bench-report: $(VENV)/.installed
 # Time limits and Ctrl-C on the largest shipped instances (about 6 minutes): benchmarks/results/time-limits.md
 bench-limits: $(VENV)/.installed
 	$(BIN)/python benchmarks/time_limits.py --limit 10 --repeats 3 --output benchmarks/results/time-limits.md
+
+# What following a solve (progress callbacks, the HiGHS log) costs (about 2 minutes): benchmarks/results/progress-overhead.md
+bench-progress: $(VENV)/.installed
+	$(BIN)/python benchmarks/progress_overhead.py --repeats 3 --output benchmarks/results/progress-overhead.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -36,14 +36,8 @@ def test_last_weeks_network_is_repriced_on_this_weeks_demand_and_starts_the_loca
     assert result.objective == pytest.approx(solve(now, method="lagrangian").objective, rel=1e-6)
 
 
-@pytest.fixture(scope="module")
-def suburb():
-    inst = load_instance(INSTANCES / "front_warehouse/suburb-peak-25x200.json")
-    return inst, solve(inst).to_dict()
-
-
-def test_a_method_stopped_before_any_plan_returns_the_warm_start_plan(suburb):
-    inst, earlier = suburb
+def test_a_method_stopped_before_any_plan_returns_the_warm_start_plan(suburb_peak):
+    inst, earlier = suburb_peak
     result = solve(inst, options=SolverOptions(time_limit_s=0.05), warm_start=earlier)
     assert result.status.has_solution, result.message
     assert result.objective <= earlier["objective"] * (1 + 1e-6)
@@ -52,10 +46,9 @@ def test_a_method_stopped_before_any_plan_returns_the_warm_start_plan(suburb):
         assert "warm-start plan" in result.message and result.objective == pytest.approx(result.meta["warm_start"]["objective"])
 
 
-@pytest.mark.slow
-def test_benders_cuts_first_at_the_warm_start_plan(suburb):
-    inst, earlier = suburb
-    result = solve(inst, method="benders", warm_start=earlier, options=SolverOptions(time_limit_s=60))
+def test_benders_cuts_first_at_the_warm_start_plan(suburb_peak):
+    inst, earlier = suburb_peak
+    result = solve(inst, method="benders", warm_start=earlier, options=SolverOptions(time_limit_s=8))
     assert result.status.has_solution and result.meta["warm_start"]["used"]
     assert result.objective <= earlier["objective"] * (1 + 1e-6)
 
