@@ -101,6 +101,7 @@ class HighsLog:
 
     TIME = re.compile(r"^\d+(\.\d+)?s$")
     SHARE = re.compile(r"^\d+(\.\d+)?%$")
+    REDUCED = re.compile(r"^\d+ rows, \d+ cols, \d+ nonzeros")
 
     def __init__(self, sign: float, offset: float, echo: bool = False):
         self.sign, self.offset, self.echo = sign, offset, echo
@@ -110,6 +111,8 @@ class HighsLog:
             sys.stderr.write(line + "\n")
         if line.startswith("Presolving model"):
             progress.update("HiGHS presolve")
+        elif self.REDUCED.match(line):  # a presolve round: the model's size now
+            progress.update("HiGHS presolve", detail=line.strip())
         elif line.startswith("Solving MIP model") or line.startswith("Solving LP"):
             progress.update("HiGHS root LP")
         elif (found := self.bounds(line)) is not None:
