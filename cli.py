@@ -16,6 +16,7 @@ _IMPORTED_AT = [time.perf_counter()] if os.path.basename(sys.argv[0]) in ("ecomo
 
 import json
 import logging
+import shlex
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -158,7 +159,7 @@ def solve(
     allow_outside_tables: OutsideTables = False,
     output_format: Annotated[OutputFormat, typer.Option("--format", help="table: for people; json: exactly one JSON document on stdout.")] = OutputFormat.table,
     output: Annotated[Optional[Path], typer.Option(help="Also write the JSON result to this file (atomically).", dir_okay=False)] = None,
-    warm_start: Annotated[Optional[Path], typer.Option("--warm-start", help="An earlier result (e.g. last week's --output): its open sites and stock, spend or fees are priced on this instance; the method starts from them where it can, and the answer is never worse.", exists=True, dir_okay=False)] = None,
+    warm_start: Annotated[Optional[Path], typer.Option("--warm-start", help="An earlier result (e.g. last week's --output): its open sites, spend or fees are priced on this instance; the method starts from them where it can, and the answer is never worse.", exists=True, dir_okay=False)] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the solution to this PNG file (needs pip install 'ecomopt\\[plot]'; drawn after the solve, outside --time-limit); see `ecomopt plot --help`.", dir_okay=False)] = None,
     plan: Annotated[Optional[Path], typer.Option(help="incentive_assignment: write the per-user plan (user_id, treatment) to this .parquet or .csv file, chunk by chunk and atomically.", dir_okay=False)] = None,
     scheduler: Annotated[Optional[str], typer.Option(help="incentive_assignment: run on the Dask cluster at this address (tcp://host:8786); the users table must be Parquet. Needs pip install 'ecomopt\\[dask]'.")] = None,
@@ -207,6 +208,8 @@ def solve(
         options = SolverOptions(time_limit_s=left, gap=gap, threads=threads, seed=seed, verbose=verbose, scheduler=scheduler)
         result = run_solve(inst, method=method, backend=backend, options=options, on_progress=line, warm_start=earlier)
     document = result.to_dict()
+    if os.path.basename(sys.argv[0]) in ("ecomopt", "cli.py"):  # the command as typed, for `ecomopt report`'s "reproduce"
+        document["meta"]["command"] = shlex.join(["ecomopt", *sys.argv[1:]])
     if plan is not None and result.status.has_solution:
         from models.incentive_assignment import write_plan
 

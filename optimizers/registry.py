@@ -142,7 +142,7 @@ def solve(
         else:
             out = chosen.run(instance, backend, run_options)
         if warm_start is not None:
-            out = _no_worse_than(out, start_plan, why_not, chosen, instance, options)
+            out = _no_worse_than(out, start_plan, why_not, instance, options)
         if on_progress is not None:
             progress.update("done", incumbent=out.objective, bound=out.bound, force=True)
     runtime = time.perf_counter() - start
@@ -196,12 +196,19 @@ def _pricing_options(options: SolverOptions) -> SolverOptions:
     return options if options.time_limit_s is None else replace(options, time_limit_s=max(1.0, 0.5 * options.time_limit_s))
 
 
-def _no_worse_than(out: MethodOutput, start: Any, why_not: str, method: Method, instance: Any, options: SolverOptions) -> MethodOutput:
+def maximises(instance: Any) -> bool:
+    """Whether the instance's objective is maximised: profit, users and value are; cost and spend are not."""
+    if instance.problem == "incentive_budget":
+        return instance.objective != "min_spend"
+    return instance.problem in ("membership_pricing", "incentive_assignment")
+
+
+def _no_worse_than(out: MethodOutput, start: Any, why_not: str, instance: Any, options: SolverOptions) -> MethodOutput:
     """The method's output, or the warm-start plan where that is better; meta says which."""
     if start is None:
         out.meta["warm_start"] = {"used": False, "reason": why_not}
         return out
-    maximise = method.maximize or (instance.problem == "incentive_budget" and instance.objective != "min_spend")
+    maximise = maximises(instance)
     better = out.objective is None or (start.objective > out.objective if maximise else start.objective < out.objective)
     out.meta["warm_start"] = {"used": True, "kept": start.kept, "objective": start.objective, "returned": bool(better and out.status in (Status.FEASIBLE, Status.NO_SOLUTION))}
     if not out.meta["warm_start"]["returned"]:

@@ -60,7 +60,9 @@ def status_text(doc: dict[str, Any], inst: Any) -> str:
     """What the status, bound and gap of this result mean, in a sentence or two."""
     status, gap = doc["status"], doc.get("gap")
     tolerance = (doc.get("options") or {}).get("gap", 1e-6)
-    better = "value above" if maximises(doc, inst) else "cost below"
+    from optimizers.registry import maximises
+
+    better = "value above" if maximises(inst) else "cost below"
     text = {
         "optimal": f"Proven optimal within the relative gap tolerance {tolerance:g}: no plan has a {better} the bound {fmt(doc['bound'])}.",
         "feasible": (f"A plan, not proven optimal (a time limit or a stop came first). The bound {fmt(doc['bound'])} proves no plan has a {better} it, "
@@ -76,15 +78,6 @@ def status_text(doc: dict[str, Any], inst: Any) -> str:
     if doc.get("message"):
         text += f" Solver: {doc['message']}."
     return text
-
-
-def maximises(doc: dict[str, Any], inst: Any) -> bool:
-    """Whether the result's objective is maximised: profit, users and value are; cost and spend are not."""
-    if doc["problem"] == "incentive_budget":
-        from models.incentive_budget import sense
-
-        return sense(inst) == "max"
-    return doc["problem"] in ("membership_pricing", "incentive_assignment")
 
 
 def _key_figures(doc: dict[str, Any]) -> str:
