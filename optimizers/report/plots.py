@@ -262,14 +262,22 @@ def _response_curves(ax: Any, solution: dict[str, Any], inst: Any) -> None:
     _short_numbers(ax.xaxis, ax.yaxis)
 
 
+_frontiers: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (instance digest, points): levels, for a plot and its report
+
+
 def budget_frontier(inst: Any, points: int = 8) -> list[dict[str, Any]]:
-    """The best plan at budget levels from a quarter to twice the instance's budget."""
+    """The best plan at budget levels from a quarter to twice the instance's budget (computed
+    once per instance in a process: a plot and the report that embeds it share it)."""
     from optimizers.incentive_budget.exact import frontier
+    from optimizers.registry import instance_digest
     from optimizers.result import SolverOptions
 
-    budget = inst.budget or 1.0
-    levels = sorted({budget * f for f in np.linspace(0.25, 2.0, points)} | {budget})
-    return frontier(inst, levels, SolverOptions(gap=1e-4, time_limit_s=10.0))
+    key = (instance_digest(inst), points)
+    if key not in _frontiers:
+        budget = inst.budget or 1.0
+        levels = sorted({budget * f for f in np.linspace(0.25, 2.0, points)} | {budget})
+        _frontiers[key] = frontier(inst, levels, SolverOptions(gap=1e-4, time_limit_s=10.0))
+    return _frontiers[key]
 
 
 def _frontier_panel(ax: Any, levels: list[dict[str, Any]], inst: Any) -> None:
