@@ -371,7 +371,7 @@ def _read_result(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get("problem"), str) or not ("solution" in doc or "levels" in doc):
         raise UsageError(f"{path}: not a result document (expected the JSON of `ecomopt solve --output` or `ecomopt frontier --output`)")
     if "levels" not in doc and not doc.get("solution"):
-        raise UsageError(f"{path}: the result has no solution to show (status {doc.get('status')})")
+        raise UsageError(f"{path}: the result has no solution (status {doc.get('status')})")
     return doc
 
 
