@@ -58,10 +58,10 @@ def html_report(doc: dict[str, Any], inst: Any, *, instance_path: str | None = N
 
 def status_text(doc: dict[str, Any], inst: Any) -> str:
     """What the status, bound and gap of this result mean, in a sentence or two."""
-    status, gap = doc["status"], doc.get("gap")
-    tolerance = (doc.get("options") or {}).get("gap", 1e-6)
     from optimizers.registry import maximises
 
+    status, gap = doc["status"], doc.get("gap")
+    tolerance = (doc.get("options") or {}).get("gap", 1e-6)
     better = "value above" if maximises(inst) else "cost below"
     text = {
         "optimal": f"Proven optimal within the relative gap tolerance {tolerance:g}: no plan has a {better} the bound {fmt(doc['bound'])}.",
