@@ -347,7 +347,7 @@ def report_command(
     """
     from optimizers.report import html_report
 
-    doc = _read_result(result)
+    doc = _read_result(result, need_solution=False)  # a report also explains a result without a plan
     if not html_file.resolve().parent.is_dir():
         raise UsageError(f"--html: folder {html_file.resolve().parent} does not exist")
     inst = load_instance(instance, input_format=input_format, capacity=capacity, single_source=single_source, allow_outside_tables=allow_outside_tables)
@@ -361,7 +361,7 @@ def report_command(
     err.print(f"wrote {html_file}", markup=False)
 
 
-def _read_result(path: Path) -> dict[str, Any]:
+def _read_result(path: Path, need_solution: bool = True) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
@@ -370,7 +370,7 @@ def _read_result(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: line {exc.lineno}, column {exc.colno}: {exc.msg} (expected the JSON of `ecomopt solve --output`)") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("problem"), str) or not ("solution" in doc or "levels" in doc):
         raise UsageError(f"{path}: not a result document (expected the JSON of `ecomopt solve --output` or `ecomopt frontier --output`)")
-    if "levels" not in doc and not doc.get("solution"):
+    if need_solution and "levels" not in doc and not doc.get("solution"):
         raise UsageError(f"{path}: the result has no solution (status {doc.get('status')})")
     return doc
 

@@ -159,6 +159,19 @@ def test_html_report_is_self_contained_and_complete(solved, name):
     assert f"ecomopt solve instances/{EXAMPLES[name]} --method {doc['method']}" in body
 
 
+def test_report_of_a_result_without_a_plan_says_why(tmp_path):
+    from test_infeasibility import two_towns
+
+    path, result, page = tmp_path / "two-towns.json", tmp_path / "result.json", tmp_path / "result.html"
+    path.write_text(json.dumps(two_towns(max_open_sites=1)))
+    assert runner.invoke(app, ["solve", str(path), "--method", "milp", "--output", str(result)]).exit_code == 3
+    assert runner.invoke(app, ["report", str(result), str(path), "--html", str(page)]).exit_code == 0
+    text = page.read_text()
+    assert "Proven infeasible" in text and "max_open_sites" in text and "<img" not in text
+    res = runner.invoke(app, ["plot", str(result), str(path)])
+    assert res.exit_code == 2 and "has no solution" in res.stderr
+
+
 def test_html_report_explains_a_time_limited_result(tmp_path):
     inst = load_instance(INSTANCES / "orlib/capa.txt", input_format="orlib-cap", capacity=8000)
     doc = solve(inst, options=SolverOptions(time_limit_s=2)).to_dict()
