@@ -92,7 +92,7 @@ def sub_problem(name: str) -> Iterator[None]:
         _sub_problems.pop()
 
 
-def solver_numbers_count() -> bool:
+def whole_model_active() -> bool:
     return _whole_model and not _sub_problems
 
 

@@ -116,7 +116,7 @@ class HighsLog:
         elif line.startswith("Solving MIP model") or line.startswith("Solving LP"):
             progress.update("HiGHS root LP")
         elif (found := self.bounds(line)) is not None:
-            if progress.solver_numbers_count():
+            if progress.whole_model_active():
                 progress.update("HiGHS branch-and-cut", bound=found[0], incumbent=found[1])
             else:
                 progress.update("HiGHS branch-and-cut")
