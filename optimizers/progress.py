@@ -45,7 +45,7 @@ class _Listener:
         self.incumbent: float | None = None
         self.bound: float | None = None
         self.last_call = -float("inf")
-        self.lock = threading.Lock()  # a HiGHS log reader thread reports too
+        self.lock = threading.Lock()  # a caller may report from another thread
 
     def update(self, phase: str | None, detail: str | None, incumbent: float | None, bound: float | None, force: bool) -> None:
         with self.lock:

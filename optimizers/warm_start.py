@@ -63,9 +63,21 @@ def carry(instance: Any, warm_start: dict[str, Any], options: SolverOptions) -> 
 def _front_warehouse(inst: Any, plan: dict[str, Any], options: SolverOptions) -> Start | None:
     import numpy as np
 
+    from models.front_warehouse import beyond_location_core
     from optimizers.backends import solve_linear
-    from optimizers.front_warehouse import milp
+    from optimizers.front_warehouse import lagrangian, milp
 
+    if not beyond_location_core(inst) and not inst.single_source:  # the location core: a min-cost flow from the sites
+        core, net = lagrangian.Core.of(inst)
+        position = {s: i for i, s in enumerate(net.site_ids)}
+        sites = core.must.copy()
+        kept = [position[s] for s in plan.get("open_sites", []) if s in position and np.isfinite(core.fixed[position[s]])]
+        sites[kept] = True
+        found = lagrangian.transport(core, sites, exact=True)
+        if found is None:
+            return None
+        solution = lagrangian.plan_document(inst, net, core, found[1])
+        return Start(evaluate(inst, solution).objective, solution, f"{len(kept)} open sites (flows re-optimised)")
     f = milp.build(inst, stock_columns=True)
     usable = {i for i, s in enumerate(f.net.site_ids) if not f.net.closed[i]}
     position = {s: i for i, s in enumerate(f.net.site_ids)}

@@ -521,7 +521,7 @@ def _multi_source(inst: FrontWarehouse, options: SolverOptions, relaxation: bool
     bound = tree.run(end)
     _exact_flows(core, search, end + 0.05)
     meta.update(nodes=tree.nodes, open_nodes=len(tree.heap), fixed_at_root=tree.fixed_at_root)
-    solution = _solution(inst, net, core, search.flow)
+    solution = plan_document(inst, net, core, search.flow)
     objective = search.upper
     bound = min(bound, objective)
     gap = relative_gap(objective, bound)
@@ -716,7 +716,8 @@ class BranchAndBound:
             log.info("branch and bound: incumbent %.10g at node %d", found[0], self.nodes)
 
 
-def _solution(inst: FrontWarehouse, net: Any, core: Core, flow: np.ndarray) -> dict[str, Any]:
+def plan_document(inst: FrontWarehouse, net: Any, core: Core, flow: np.ndarray) -> dict[str, Any]:
+    """The family's solution document of a flow on the core (open sites, flows, stock)."""
     sku = net.sku_ids[0]
     scenario = net.scenario_ids[0] if len(net.scenario_ids) else "base"
     on = np.flatnonzero(flow > 1e-9)
