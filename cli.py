@@ -183,11 +183,11 @@ def solve(
     from optimizers import solve as run_solve
     from optimizers.stopping import stop_on_sigint
 
-    for name, path in (("--output", output), ("--plan", plan), ("--plot", plot)):
+    for name, path in (("--output", output), ("--plan", plan)):
         if path is not None and not path.resolve().parent.is_dir():
             raise UsageError(f"{name}: folder {path.resolve().parent} does not exist")
     if plot is not None:
-        _check_png(plot, "--plot")
+        _check_png(plot, "--plot")  # its suffix and folder
     if plan is not None and plan.suffix.lower() not in (".parquet", ".csv"):
         raise UsageError(f"--plan: the plan is written as .parquet or .csv (got {plan.name})")
 

@@ -17,6 +17,8 @@ point), and any method's result is replaced by the carried plan when that is bet
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +33,7 @@ class Start:
     objective: float
     solution: dict[str, Any]
     kept: str  # what was carried over, for the result's meta
+    core_flow: tuple[float, Any] | None = None  # on the location core: (cost, flow per arc) of lagrangian.Core.of(instance)
 
 
 def plan_of(warm_start: dict[str, Any]) -> dict[str, Any]:
@@ -73,11 +76,12 @@ def _front_warehouse(inst: Any, plan: dict[str, Any], options: SolverOptions) ->
         sites = core.must.copy()
         kept = [position[s] for s in plan.get("open_sites", []) if s in position and np.isfinite(core.fixed[position[s]])]
         sites[kept] = True
-        found = lagrangian.transport(core, sites, exact=True)
+        deadline = math.inf if options.time_limit_s is None else time.perf_counter() + options.time_limit_s
+        found = lagrangian.transport(core, sites, deadline, exact=True)
         if found is None:
             return None
         solution = lagrangian.plan_document(inst, net, core, found[1])
-        return Start(evaluate(inst, solution).objective, solution, f"{len(kept)} open sites (flows re-optimised)")
+        return Start(evaluate(inst, solution).objective, solution, f"{len(kept)} open sites (flows re-optimised)", core_flow=found)
     f = milp.build(inst, stock_columns=True)
     usable = {i for i, s in enumerate(f.net.site_ids) if not f.net.closed[i]}
     position = {s: i for i, s in enumerate(f.net.site_ids)}

@@ -476,28 +476,24 @@ def fixings(core: Core, search: Search, cut: float) -> dict[int, bool]:
 
 
 def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions, warm_start: Any = None) -> MethodOutput:
-    """``warm_start`` (an :class:`optimizers.warm_start.Start`): its open sites give the first incumbent."""
+    """``warm_start`` (an :class:`optimizers.warm_start.Start`): its flow on the core, priced
+    there already, is the first incumbent."""
     if inst.single_source:
         return _single_source(inst, backend or "highs", options)
-    return _multi_source(inst, options, warm_sites=None if warm_start is None else warm_start.solution["open_sites"])[0]
+    return _multi_source(inst, options, warm_flow=None if warm_start is None else warm_start.core_flow)[0]
 
 
 def _multi_source(inst: FrontWarehouse, options: SolverOptions, relaxation: bool = False,
-                  warm_sites: list[str] | None = None) -> tuple[MethodOutput, Core, Search]:
+                  warm_flow: tuple[float, np.ndarray] | None = None) -> tuple[MethodOutput, Core, Search]:
     """The multi-source problem; ``relaxation``: solved as the relaxation of a single-source one
-    (its plans are not reported as incumbents); ``warm_sites``: open sites of a first incumbent."""
+    (its plans are not reported as incumbents); ``warm_flow``: (cost, flow) of a first incumbent."""
     started = time.perf_counter()
     limit = options.time_limit_s
     end = math.inf if limit is None else started + limit - 0.05
     core, net = Core.of(inst)
     search = Search(plans_count=not relaxation)
-    if warm_sites:
-        position = {s: i for i, s in enumerate(net.site_ids)}
-        sites = core.must.copy()
-        sites[[position[s] for s in warm_sites if s in position]] = True
-        found = transport(core, sites & np.isfinite(core.fixed), end)
-        if found is not None:
-            search.upper, search.flow = found
+    if warm_flow is not None:
+        search.upper, search.flow = warm_flow
     search = subgradient(core, min(end, started + (0.3 * limit if limit else 60.0)), search)
     log.info("subgradient: %.2f s, %d transport LPs", time.perf_counter() - started, len(search.tried or ()))
     if search.flow is None and search.best_relaxation is not None:  # no plan yet: what is left goes into one

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from models.errors import UsageError
-from optimizers.report.tables import fmt, site_use
+from optimizers.report.tables import fmt, site_use, zones_served
 
 #: the most bars or curves a panel draws before it shows only the largest ones
 MAX_ITEMS = 40
@@ -194,10 +194,7 @@ def promise_radius(inst: Any) -> dict[str, float]:
 
 def _zones_per_site(ax: Any, solution: dict[str, Any], colours: dict[str, Any]) -> None:
     """Without coordinates: zones each open site serves (no map can be drawn)."""
-    zones: dict[str, set[str]] = {}
-    for f in solution["flows"]:
-        if f["site"] in colours:
-            zones.setdefault(f["site"], set()).add(f["zone"])
+    zones = zones_served(solution)
     ids = sorted(colours, key=lambda i: -len(zones.get(i, ())))[:MAX_ITEMS]
     ax.barh(ids[::-1], [len(zones.get(i, ())) for i in ids[::-1]], color=[colours[i] for i in ids[::-1]])
     ax.set_title("zones served per open site (the instance has no coordinates: no map)", fontsize=10)

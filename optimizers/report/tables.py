@@ -69,9 +69,7 @@ def front_warehouse(doc: dict[str, Any], inst: Any) -> list[Table]:
     solution, evaluation = doc["solution"], doc["evaluation"] or {}
     sites = {s.id: s for s in inst.sites}
     use = site_use(solution, inst)
-    zones: dict[str, set[str]] = {}
-    for f in solution["flows"]:
-        zones.setdefault(f["site"], set()).add(f["zone"])
+    zones = zones_served(solution)
     out = []
     sites_table = Table(f"{len(solution['open_sites'])} open sites",
                         ["site", "status", "fixed cost", "zones served", "SKUs", "stock volume", "capacity", "use"], labels=("site", "status"))
@@ -115,6 +113,14 @@ def front_warehouse(doc: dict[str, Any], inst: Any) -> list[Table]:
             text = f"value of the stochastic solution not computed: {mean.get('reason', 'no reason given')}"
         out.append(Table("value of the stochastic solution", note=text))
     return out
+
+
+def zones_served(solution: dict[str, Any]) -> dict[str, set[str]]:
+    """Per site (or "depot", "lost"), the zones it serves in any scenario."""
+    zones: dict[str, set[str]] = {}
+    for f in solution["flows"]:
+        zones.setdefault(f["site"], set()).add(f["zone"])
+    return zones
 
 
 def site_use(solution: dict[str, Any], inst: Any) -> dict[str, tuple[float, int]]:
