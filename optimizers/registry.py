@@ -199,7 +199,9 @@ def _pricing_options(options: SolverOptions) -> SolverOptions:
 def maximises(instance: Any) -> bool:
     """Whether the instance's objective is maximised: profit, users and value are; cost and spend are not."""
     if instance.problem == "incentive_budget":
-        return instance.objective != "min_spend"
+        from models.incentive_budget import sense
+
+        return sense(instance) == "max"
     return instance.problem in ("membership_pricing", "incentive_assignment")
 
 
