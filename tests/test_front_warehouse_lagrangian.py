@@ -4,6 +4,8 @@ random cities (sparse arcs, unequal capacities, existing and closed sites), vali
 from __future__ import annotations
 
 import csv
+import itertools
+import math
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from models import UsageError, load_instance, parse_instance
 from models.front_warehouse import generate
 from optimizers import SolverOptions, Status, solve
-from optimizers.front_warehouse.lagrangian import Core, relax
+from optimizers.front_warehouse.lagrangian import Core, _cover, _flipped_covers, _knapsack_cover, relax, restrict
 from tests.conftest import ORLIB
 
 OPTIMA = {r["instance"]: float(r["optimum"]) for r in csv.DictReader(open(ORLIB / "OPTIMA.tsv"), delimiter="\t")}
@@ -51,6 +53,46 @@ def test_every_multiplier_gives_a_lower_bound(seed):
     for _ in range(20):
         u = rng.uniform(-5, 60, len(core.demand))
         assert relax(core, u).value <= opt * (1 + 1e-9)
+
+
+def test_covering_knapsack_is_exact_on_small_integer_data():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 10))
+        q = rng.integers(0, 30, n).astype(float)
+        v = rng.integers(0, 50, n).astype(float) if rng.random() < 0.7 else rng.random(n) * 10
+        short = float(rng.integers(1, int(q.sum()) + 1)) if q.sum() >= 1 else 0.0
+        if short <= 0:
+            continue
+        best = min((float(v[list(y)].sum()) for y in itertools.product([False, True], repeat=n) if q[list(y)].sum() >= short), default=math.inf)
+        value, chosen = _knapsack_cover(v, q, short)
+        assert value == pytest.approx(best, abs=1e-9) and q[chosen].sum() >= short and v[chosen].sum() == pytest.approx(value)
+
+
+@pytest.mark.parametrize("equal", [False, True])
+def test_flip_bounds_at_once_equal_the_cover_per_site(equal):
+    core, _ = Core.of(_city(1, capacity_ratio=2.0))
+    if equal:
+        core = restrict(Core(core.fixed, np.full(len(core.units), core.units.mean()), core.must, core.demand, core.site, core.zone, core.cost), {})
+    rng = np.random.default_rng(1)
+    for trial in range(10):
+        sub = restrict(core, {0: True, 3: False}) if trial % 2 else core
+        r = relax(sub, rng.uniform(0, 60, len(sub.demand)))
+        fast = _flipped_covers(sub, r.site_value, r.open)
+        for i in np.flatnonzero(~sub.must & np.isfinite(sub.fixed)):
+            slow = _cover(sub, r.site_value, {int(i): not bool(r.open[i])})[0]
+            assert fast[i] == pytest.approx(slow, rel=1e-9, abs=1e-9)
+
+
+def test_arcs_cheaper_than_the_multipliers():
+    core, _ = Core.of(_city(2, capacity_ratio=2.0))
+    rng = np.random.default_rng(2)
+    for _ in range(10):
+        u = rng.uniform(-5, 60, len(core.demand))
+        tied = rng.choice(len(core.cost), len(u) // 3, replace=False)
+        u[core.zone[tied]] = core.cost[tied]  # multipliers equal to an arc's cost
+        found = np.sort(core.cheaper_than(u))
+        assert np.array_equal(found, np.flatnonzero(core.cost < u[core.zone]))
 
 
 def test_time_limit_keeps_a_valid_bound():

@@ -52,7 +52,9 @@ NODE_STEPS = 40  # subgradient steps per branch-and-bound node
 NODE_THETA = 0.5  # their first step size factor
 NODE_PATIENCE = 8  # steps without a better bound before it halves
 SWAPS = 60  # swap moves tried per pass of the local search
-TRANSPORT_ARCS_PER_ZONE = 6  # arcs into each zone that a transportation LP starts with
+TRANSPORT_ARCS_PER_ZONE = 6
+Y_MEAN_WEIGHT = 0.1  # of each step's sites in the running average that guides branching
+PLUNGE = 0.5  # branch and bound dives while the child's bound is this far from the least bound towards the cutoff  # arcs into each zone that a transportation LP starts with
 
 
 def unsupported(inst: FrontWarehouse) -> str | None:
@@ -72,10 +74,18 @@ class Core:
     zone: np.ndarray  # (A,)
     cost: np.ndarray  # (A,) per unit, holding included
     unit_scale: float | None = None  # 10^k making demand and capacities whole (min-cost flows), if any
+    by_zone: np.ndarray | None = None  # (A,) the arcs ordered by zone, then cost
 
     def __post_init__(self) -> None:
         if self.unit_scale is None:
             self.unit_scale = _whole_scale(self.demand, self.units)
+        if self.by_zone is None:
+            self.by_zone = np.lexsort((self.cost, self.zone))
+        J = len(self.demand)
+        zone_sorted = self.zone[self.by_zone]
+        self._zone_start = np.searchsorted(zone_sorted, np.arange(J + 1))
+        self._cost_scale = 2.0 * max(1.0, float(np.abs(self.cost).max(initial=0.0)))
+        self._key = zone_sorted + (self.cost[self.by_zone] / self._cost_scale + 0.5)  # zone + a fraction rising with cost
 
     @classmethod
     def of(cls, inst: FrontWarehouse) -> tuple[Core, Any]:
@@ -89,6 +99,19 @@ class Core:
     @property
     def total(self) -> float:
         return float(self.demand.sum())
+
+    def cheaper_than(self, u: np.ndarray) -> np.ndarray:
+        """The arcs a = (i, j) with c_a < u_j, found per zone in the cost order."""
+        J = len(self.demand)
+        frac = np.clip(u / self._cost_scale + 0.5, 0.0, 1.0) + 1e-9  # a hair above: ties are settled exactly below
+        ends = np.minimum(np.searchsorted(self._key, np.arange(J) + frac), self._zone_start[1:])
+        count = np.maximum(ends - self._zone_start[:-1], 0)
+        total = int(count.sum())
+        offsets = np.cumsum(count) - count
+        picked = np.arange(total) - np.repeat(offsets - self._zone_start[:-1], count)
+        assert self.by_zone is not None
+        arcs = self.by_zone[picked]
+        return arcs[self.cost[arcs] < u[self.zone[arcs]]]
 
 
 def _whole_scale(demand: np.ndarray, units: np.ndarray) -> float | None:
@@ -109,30 +132,30 @@ class Relaxation:
     slope: np.ndarray  # d_j - what the subproblem ships to j
 
 
-def _knapsacks(core: Core, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """v_i = f_i + K_i(u), and each arc's flow in its site's knapsack. A site whose arcs of
-    negative reduced cost fit in its capacity takes them all; only the others are sorted."""
+def _knapsacks(core: Core, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """v_i = f_i + K_i(u), and the arcs of negative reduced cost with their flows in the
+    knapsacks. A site whose such arcs fit in its capacity takes them all; only the others are
+    sorted."""
     I = len(core.fixed)
-    reduced = core.cost - u[core.zone]
-    neg = np.flatnonzero(reduced < 0)
+    neg = core.cheaper_than(u)
+    reduced = core.cost[neg] - u[core.zone[neg]]
+    site = core.site[neg]
     d_neg = core.demand[core.zone[neg]]
-    full = np.bincount(core.site[neg], weights=d_neg, minlength=I) > core.units
-    flow = np.zeros(len(core.cost))
-    easy = ~full[core.site[neg]]
-    flow[neg[easy]] = d_neg[easy]
-    hard = neg[~easy]
+    full = np.bincount(site, weights=d_neg, minlength=I) > core.units
+    flow = d_neg.copy()
+    hard = np.flatnonzero(full[site])
     if len(hard):
         r = reduced[hard]
         low = float(r.min())
-        order = hard[np.argsort(core.site[hard] + 0.5 * (r - low) / -low)]  # by site, then reduced cost
-        s = core.site[order]
-        d = core.demand[core.zone[order]]
+        order = hard[np.argsort(site[hard] + 0.5 * (r - low) / -low)]  # by site, then reduced cost
+        s = site[order]
+        d = d_neg[order]
         cum = np.cumsum(d)
         first = np.r_[True, s[1:] != s[:-1]]
         before = cum - d - np.maximum.accumulate(np.where(first, cum - d, 0.0))  # demand ahead within the site
         flow[order] = np.clip(core.units[s] - before, 0.0, d)
-    K = np.bincount(core.site[neg], weights=reduced[neg] * flow[neg], minlength=I)
-    return core.fixed + K, flow
+    K = np.bincount(site, weights=reduced * flow, minlength=I)
+    return core.fixed + K, neg, flow
 
 
 def _cover(core: Core, v: np.ndarray, force: dict[int, bool] | None = None, exact: bool = False) -> tuple[float, np.ndarray]:
@@ -172,10 +195,48 @@ def _cover(core: Core, v: np.ndarray, force: dict[int, bool] | None = None, exac
 
 
 def _knapsack_cover(v: np.ndarray, q: np.ndarray, short: float) -> tuple[float, np.ndarray]:
-    """min v'y, y binary, q'y >= short (v >= 0), by dynamic programming over at most
-    COVER_GRID capacity steps. Capacities are rounded up and the need down on that grid, so
-    every feasible y stays feasible: the value is a lower bound, exact on integer data that
-    fits the grid."""
+    """min v'y, y binary, q'y >= short (v >= 0): a lower bound, exact on integer data that
+    fits the grid below. Its LP (the greedy by v/q, critical ratio lam) settles most items: one
+    with v - lam q above the gap between the rounded-up greedy and the LP value is in no better
+    cover, one with lam q - v above it in every better cover. The rest goes to dynamic
+    programming over at most COVER_GRID capacity steps, with capacities rounded up and the need
+    down on that grid (so every feasible y stays feasible)."""
+    useful = np.flatnonzero(q > 0)
+    order = useful[np.argsort(v[useful] / q[useful], kind="stable")]
+    ends = np.cumsum(q[order])
+    k = min(int(np.searchsorted(ends, short)), len(order) - 1)  # the critical item's position
+    lam = v[order[k]] / q[order[k]]
+    greedy = np.zeros(len(v), bool)
+    greedy[order[: k + 1]] = True
+    rest = order[k:]  # or the items ahead of the critical one and the cheapest that completes them
+    completes = rest[q[rest] >= short - (ends[k - 1] if k else 0.0)]
+    if len(completes):
+        greedy[order[k]] = False
+        greedy[completes[np.argmin(v[completes])]] = True
+    for i in order[:k][::-1]:  # then drop what is not needed, dearest per unit first
+        if q[greedy].sum() - q[i] >= short:
+            greedy[i] = False
+    upper = float(v[greedy].sum())
+    lower = float(v[order[:k]].sum()) + (short - (ends[k - 1] if k else 0.0)) * lam
+    slack = upper - lower
+    reduced = np.where(q > 0, v - lam * q, math.inf)
+    margin = slack * (1 + 1e-9) + 1e-12
+    take = reduced < -margin
+    open_ = np.flatnonzero(np.abs(reduced) <= margin)
+    need_left = short - float(q[take].sum())
+    if need_left <= 0:
+        return (float(v[take].sum()), take) if float(v[take].sum()) < upper else (upper, greedy)
+    if not len(open_):
+        return upper, greedy
+    cost, chosen = _cover_by_dp(v[open_], q[open_], need_left)
+    if cost + float(v[take].sum()) >= upper:
+        return upper, greedy
+    y = take.copy()
+    y[open_[chosen]] = True
+    return cost + float(v[take].sum()), y
+
+
+def _cover_by_dp(v: np.ndarray, q: np.ndarray, short: float) -> tuple[float, np.ndarray]:
     scale = min(1.0, COVER_GRID / short)
     steps = np.maximum(1, np.ceil(q * scale - 1e-9)).astype(np.int64)
     need = int(math.ceil(short * scale - 1e-6))
@@ -196,9 +257,9 @@ def _knapsack_cover(v: np.ndarray, q: np.ndarray, short: float) -> tuple[float, 
 
 
 def relax(core: Core, u: np.ndarray) -> Relaxation:
-    v, flow = _knapsacks(core, u)
+    v, arcs, flow = _knapsacks(core, u)
     value, y = _cover(core, v, exact=True)
-    shipped = np.bincount(core.zone, weights=flow * y[core.site], minlength=len(core.demand))
+    shipped = np.bincount(core.zone[arcs], weights=flow * y[core.site[arcs]], minlength=len(core.demand))
     return Relaxation(float(u @ core.demand) + value, v, y, core.demand - shipped)
 
 
@@ -311,6 +372,7 @@ class Search:
     upper: float = math.inf
     flow: np.ndarray | None = None
     tried: set[bytes] | None = None
+    y_mean: np.ndarray | None = None  # the subproblem's sites averaged over the steps: a fractional primal estimate
     plans_count: bool = True  # False when this search is a relaxation: its plans are no incumbents of the problem solved
 
     def report(self, phase: str, bound: float | None = None, detail: str | None = None) -> None:
@@ -338,6 +400,7 @@ def subgradient(core: Core, deadline: float, search: Search, *, base: Core | Non
     began, lp_time = time.perf_counter(), 0.0
     for step in range(steps):
         r = relax(core, u)
+        search.y_mean = r.open.astype(float) if search.y_mean is None else (1 - Y_MEAN_WEIGHT) * search.y_mean + Y_MEAN_WEIGHT * r.open
         if step % FLIP_EVERY == 0:
             _flip_bounds(core, u, r, search)
         if search.best_u is None or r.value > search.best_bound + 1e-9 * abs(search.best_bound):
@@ -399,17 +462,57 @@ def _flip_bounds(core: Core, u: np.ndarray, r: Relaxation, search: Search) -> No
     I = len(core.fixed)
     if search.if_open is None or search.if_closed is None:
         search.if_open, search.if_closed = np.full(I, -math.inf), np.full(I, -math.inf)
-    base = float(u @ core.demand)
-    for i in range(I):
-        if core.must[i] or not np.isfinite(core.fixed[i]):
-            continue
-        flipped = base + _cover(core, r.site_value, {i: not bool(r.open[i])})[0]
-        if r.open[i]:
-            search.if_open[i] = max(search.if_open[i], r.value)
-            search.if_closed[i] = max(search.if_closed[i], flipped)
-        else:
-            search.if_closed[i] = max(search.if_closed[i], r.value)
-            search.if_open[i] = max(search.if_open[i], flipped)
+    flippable = ~core.must & np.isfinite(core.fixed)
+    flipped = float(u @ core.demand) + _flipped_covers(core, r.site_value, r.open)
+    on, off = flippable & r.open, flippable & ~r.open
+    search.if_open[on] = np.maximum(search.if_open[on], r.value)
+    search.if_closed[on] = np.maximum(search.if_closed[on], flipped[on])
+    search.if_closed[off] = np.maximum(search.if_closed[off], r.value)
+    search.if_open[off] = np.maximum(search.if_open[off], flipped[off])
+
+
+def _flipped_covers(core: Core, v: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """For every site i, the greedy cover's value (as ``_cover``) with i forced to the state
+    opposite to ``y[i]``, all sites at once: with G(s) the greedy's value for a need s over the
+    free sites in their order, leaving out a free site i at position p changes G(s) only if
+    the greedy reaches p, and then to G(s + Q_i) - v_i."""
+    usable = np.isfinite(v)
+    taken = (core.must | (v < 0)) & usable
+    value0 = float(v[taken].sum())
+    short0 = core.total - float(core.units[taken].sum())
+    tol = 1e-9 * max(1.0, core.total)
+    free = np.flatnonzero(~taken & usable & (core.units > 0))
+    q_free = core.units[free]
+    equal = len(free) > 0 and np.ptp(q_free) <= 1e-9 * q_free.max()
+    order = free[np.argsort(v[free] if equal else v[free] / q_free, kind="stable")]
+    q, w = core.units[order], v[order]
+    ends, values = np.cumsum(q), np.cumsum(w)
+    position = np.full(len(v), -1)
+    position[order] = np.arange(len(order))
+    before = np.r_[0.0, ends][np.maximum(position, 0)]  # capacity ahead of i in the order
+
+    def greedy(need: np.ndarray) -> np.ndarray:
+        if not len(order):
+            return np.where(need <= tol, 0.0, math.inf)
+        k = np.searchsorted(ends, need - tol)
+        inside = np.minimum(k, len(order) - 1)
+        ahead_value = np.where(k > 0, values[np.maximum(k - 1, 0)], 0.0)
+        ahead = np.where(k > 0, ends[np.maximum(k - 1, 0)], 0.0)
+        last = w[inside] if equal else np.minimum(1.0, (need - ahead) / q[inside]) * w[inside]
+        return np.where(need <= tol, 0.0, np.where(k < len(order), ahead_value + last, math.inf))
+
+    def greedy_without(sites: np.ndarray, need: np.ndarray) -> np.ndarray:  # each site left out of the free sites
+        skip = (position[sites] >= 0) & (need > before[sites] + tol)
+        return np.where(skip, greedy(need + np.where(skip, core.units[sites], 0.0)) - np.where(skip, v[sites], 0.0), greedy(need))
+
+    out = np.full(len(v), math.inf)
+    closing = np.flatnonzero(taken & y)  # v_i < 0: closing it frees its value and its capacity
+    out[closing] = value0 - v[closing] + greedy(short0 + core.units[closing])
+    closing = np.flatnonzero(~taken & y & usable)
+    out[closing] = value0 + greedy_without(closing, np.full(len(closing), short0))
+    opening = np.flatnonzero(~y & usable)
+    out[opening] = value0 + v[opening] + greedy_without(opening, short0 - core.units[opening])
+    return out
 
 
 def local_search(core: Core, search: Search, deadline: float) -> None:
@@ -456,7 +559,10 @@ def restrict(core: Core, fixed: dict[int, bool]) -> Core:
         else:
             fixed_cost[i] = math.inf
     keep = np.isfinite(fixed_cost)[core.site]
-    return replace(core, fixed=fixed_cost, must=must, site=core.site[keep], zone=core.zone[keep], cost=core.cost[keep])
+    assert core.by_zone is not None
+    renumbered = np.cumsum(keep) - 1
+    by_zone = renumbered[core.by_zone[keep[core.by_zone]]]
+    return replace(core, fixed=fixed_cost, must=must, site=core.site[keep], zone=core.zone[keep], cost=core.cost[keep], by_zone=by_zone)
 
 
 def fixings(core: Core, search: Search, cut: float) -> dict[int, bool]:
@@ -610,6 +716,7 @@ class Node:
     serial: int
     forced: dict[int, bool] = field(compare=False)  # site -> held open (True) or closed
     start: np.ndarray | None = field(compare=False)  # the parent's best multipliers
+    y_mean: np.ndarray | None = field(default=None, compare=False)  # ... and its averaged sites
 
 
 class BranchAndBound:
@@ -626,9 +733,12 @@ class BranchAndBound:
     def __init__(self, core: Core, search: Search, gap: float) -> None:
         self.core, self.search, self.gap = core, search, gap
         self.heap: list[Node] = []
+        self.children: list[Node] = []  # of the node expanded last
+        self.plunge: Node | None = None  # the child expanded next
+        self.serial = 1
         self.nodes = 0
         self.floor = math.inf  # the least bound of anything discarded
-        root = Node(search.best_bound, 0, fixings(core, search, self.cutoff), search.best_u)
+        root = Node(search.best_bound, 0, fixings(core, search, self.cutoff), search.best_u, search.y_mean)
         self.fixed_at_root = len(root.forced)
         self._discard_below(self.cutoff if root.forced else math.inf)
         heapq.heappush(self.heap, root)
@@ -641,30 +751,47 @@ class BranchAndBound:
         self.floor = min(self.floor, value)
 
     def bound(self) -> float:
-        return min(self.floor, self.search.upper, self.heap[0].bound if self.heap else math.inf)
+        return min(self.floor, self.search.upper, self.heap[0].bound if self.heap else math.inf, self.plunge.bound if self.plunge else math.inf)
 
     def run(self, deadline: float) -> float:
         last_log = time.perf_counter()
         node_s = 0.0  # how long the last expansion took: a node that cannot finish in time is not started
-        while self.heap and not expired(deadline - node_s):
-            node = heapq.heappop(self.heap)
+        while (self.heap or self.plunge) and not expired(deadline - node_s):
+            node = self.plunge or heapq.heappop(self.heap)
+            self.plunge = None
             if node.bound >= self.cutoff:
                 self._discard_below(node.bound)
                 continue
             began = time.perf_counter()
             self._expand(node, deadline)
+            self._dive_or_queue()
             node_s = time.perf_counter() - began
             self.search.report("branch and bound", self.bound(), detail=f"{self.nodes} nodes, {len(self.heap)} open")
             if time.perf_counter() - last_log > 5:
                 log.info("branch and bound: %d nodes, %d open, bound %.10g, incumbent %.10g", self.nodes, len(self.heap), self.bound(), self.search.upper)
                 last_log = time.perf_counter()
+        if self.plunge:
+            heapq.heappush(self.heap, self.plunge)
+            self.plunge = None
         return self.bound()
 
-    def _push(self, bound: float, forced: dict[int, bool], start: np.ndarray | None) -> None:
+    def _dive_or_queue(self) -> None:
+        """Go on with the better child (a dive finds plans early) while its bound is in the
+        lower half between the least open bound and the cutoff; queue the rest."""
+        children, self.children = sorted(self.children), []
+        if children:
+            lower = min(children[0].bound, self.heap[0].bound if self.heap else math.inf)
+            if children[0].bound <= lower + PLUNGE * (self.cutoff - lower):
+                self.plunge = children.pop(0)
+        for child in children:
+            heapq.heappush(self.heap, child)
+
+    def _push(self, bound: float, forced: dict[int, bool], start: np.ndarray | None, y_mean: np.ndarray | None) -> None:
         if bound >= self.cutoff:
             self._discard_below(bound)
         else:
-            heapq.heappush(self.heap, Node(bound, self.nodes * 2 + len(self.heap), forced, start))
+            self.children.append(Node(bound, self.serial, forced, start, y_mean))
+            self.serial += 1
 
     def _expand(self, node: Node, deadline: float) -> None:
         self.nodes += 1
@@ -682,7 +809,11 @@ class BranchAndBound:
                 self._discard_below(found[0])
             return
         search = self.search
-        inner = subgradient(sub, deadline, Search(upper=search.upper, flow=search.flow, tried=search.tried), base=self.core,
+        y_mean = None if node.y_mean is None else node.y_mean.copy()
+        if y_mean is not None:
+            for i, state in node.forced.items():
+                y_mean[i] = float(state)
+        inner = subgradient(sub, deadline, Search(upper=search.upper, flow=search.flow, tried=search.tried, y_mean=y_mean), base=self.core,
                             start=node.start, theta=NODE_THETA, steps=NODE_STEPS, lp_every=None, patience=NODE_PATIENCE)
         assert inner.best_relaxation is not None
         _incumbent(sub, self.core, inner.best_relaxation, inner, deadline)
@@ -690,7 +821,7 @@ class BranchAndBound:
             self._offer((inner.upper, inner.flow))
         bound = max(node.bound, inner.best_bound)
         if bound >= self.cutoff or expired(deadline):
-            self._push(bound, node.forced, inner.best_u)
+            self._push(bound, node.forced, inner.best_u, inner.y_mean)
             return
         more = fixings(sub, inner, self.cutoff)
         if more:
@@ -699,12 +830,14 @@ class BranchAndBound:
         assert inner.if_open is not None and inner.if_closed is not None
         candidates = [i for i in free if i not in more]
         if not candidates:
-            self._push(bound, forced, inner.best_u)
+            self._push(bound, forced, inner.best_u, inner.y_mean)
             return
+        assert inner.y_mean is not None
+        fractional = np.minimum(inner.y_mean[candidates], 1 - inner.y_mean[candidates])
         weaker = np.minimum(inner.if_open[candidates], inner.if_closed[candidates])
-        i = int(candidates[int(np.argmax(weaker))])
-        self._push(max(bound, float(inner.if_open[i])), {**forced, i: True}, inner.best_u)
-        self._push(max(bound, float(inner.if_closed[i])), {**forced, i: False}, inner.best_u)
+        i = int(candidates[int(np.lexsort((-weaker, -fractional))[0])])
+        self._push(max(bound, float(inner.if_open[i])), {**forced, i: True}, inner.best_u, inner.y_mean)
+        self._push(max(bound, float(inner.if_closed[i])), {**forced, i: False}, inner.best_u, inner.y_mean)
 
     def _offer(self, found: tuple[float, np.ndarray | None]) -> None:
         if found[1] is not None and found[0] < self.search.upper:
