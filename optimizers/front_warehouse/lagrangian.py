@@ -18,7 +18,9 @@ by a min-cost flow (the exact transportation LP for final prices), then add / dr
 local search. Fixing: a site whose other state raises L above the cutoff (incumbent less the
 gap) keeps its state. Branch and bound on the sites closes the gap: each node re-bounds the
 restricted core from its parent's multipliers, fixes what it can, and branches on the site
-whose weaker child bound is highest. Single sourcing keeps this bound (a relaxation) and
+most often half open in the subproblems of its steps (their running average is a fractional
+primal estimate, as in Görtz & Klose's branch and bound for this problem), diving into the
+better child while its bound is low. Single sourcing keeps this bound (a relaxation) and
 assigns the plan's sites one per zone.
 """
 
@@ -52,9 +54,10 @@ NODE_STEPS = 40  # subgradient steps per branch-and-bound node
 NODE_THETA = 0.5  # their first step size factor
 NODE_PATIENCE = 8  # steps without a better bound before it halves
 SWAPS = 60  # swap moves tried per pass of the local search
-TRANSPORT_ARCS_PER_ZONE = 6
+TRANSPORT_ARCS_PER_ZONE = 6  # arcs into each zone that a transportation LP starts with
+NEAREST_ARCS = 8  # arcs into each zone, from the open sites, of the min-cost flows that price incumbents
 Y_MEAN_WEIGHT = 0.1  # of each step's sites in the running average that guides branching
-PLUNGE = 0.5  # branch and bound dives while the child's bound is this far from the least bound towards the cutoff  # arcs into each zone that a transportation LP starts with
+PLUNGE = 0.5  # branch and bound dives while the child's bound is this far from the least bound towards the cutoff
 
 
 def unsupported(inst: FrontWarehouse) -> str | None:
@@ -271,16 +274,23 @@ def transport(core: Core, sites: np.ndarray, deadline: float = math.inf, exact: 
     if core.units[sites].sum() < core.total * (1 - 1e-12):
         return None
     if not exact and core.unit_scale is not None:
-        return _min_cost_flow(core, sites)
+        return _min_cost_flow(core, sites, NEAREST_ARCS) or _min_cost_flow(core, sites)
     return _transport_by_lp(core, sites, deadline)
 
 
-def _min_cost_flow(core: Core, sites: np.ndarray) -> tuple[float, np.ndarray] | None:
+def _min_cost_flow(core: Core, sites: np.ndarray, nearest: int | None = None) -> tuple[float, np.ndarray] | None:
+    """Over every arc from the open ``sites``, or only the ``nearest`` cheapest into each zone
+    (a feasible flow if one exists there, several times faster)."""
     from ortools.graph.python import min_cost_flow
 
-    assert core.unit_scale is not None
+    assert core.unit_scale is not None and core.by_zone is not None
     I, J = len(core.fixed), len(core.demand)
-    arcs = np.flatnonzero(sites[core.site])
+    if nearest is None:
+        arcs = np.flatnonzero(sites[core.site])
+    else:
+        ordered = core.by_zone[sites[core.site[core.by_zone]]]
+        zone = core.zone[ordered]
+        arcs = ordered[np.arange(len(ordered)) - np.searchsorted(zone, zone) < nearest]
     demand = np.rint(core.demand * core.unit_scale).astype(np.int64)
     capacity = np.floor(core.units * core.unit_scale * (1 + 1e-12)).astype(np.int64)
     top = float(np.abs(core.cost[arcs]).max(initial=1.0)) or 1.0
@@ -725,8 +735,10 @@ class BranchAndBound:
     A node holds some sites open or closed. It is bounded by subgradient steps from its
     parent's multipliers on the restricted core; the sites whose other state would cost at
     least the cutoff (incumbent x (1 - gap)) are fixed; then it branches on the free site
-    whose weaker child bound (forced open / forced closed, from the same multipliers) is the
-    highest, and each child starts with that bound. A node with every site decided is priced
+    whose running average of the steps' subproblem sites is nearest 1/2 (ties: the highest
+    weaker child bound, forced open / forced closed at the same multipliers), and each child
+    starts with its bound. The better child is expanded next while its bound is in the lower
+    half between the least open bound and the cutoff (a dive finds plans early). A node with every site decided is priced
     exactly by its transportation LP. The bound is the least of the open nodes' bounds and
     of the thresholds used to discard anything."""
 
@@ -835,7 +847,7 @@ class BranchAndBound:
         assert inner.y_mean is not None
         fractional = np.minimum(inner.y_mean[candidates], 1 - inner.y_mean[candidates])
         weaker = np.minimum(inner.if_open[candidates], inner.if_closed[candidates])
-        i = int(candidates[int(np.lexsort((-weaker, -fractional))[0])])
+        i = int(candidates[int(np.lexsort((-weaker, -fractional))[0])])  # the most fractional; ties by the weaker child
         self._push(max(bound, float(inner.if_open[i])), {**forced, i: True}, inner.best_u, inner.y_mean)
         self._push(max(bound, float(inner.if_closed[i])), {**forced, i: False}, inner.best_u, inner.y_mean)
 
