@@ -116,6 +116,14 @@ class Core:
         arcs = self.by_zone[picked]
         return arcs[self.cost[arcs] < u[self.zone[arcs]]]
 
+    def ranked_arcs(self, sites: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The arcs from the open ``sites`` by zone, then cost, and each one's position among
+        its zone's arcs (0: the cheapest)."""
+        assert self.by_zone is not None
+        arcs = self.by_zone[sites[self.site[self.by_zone]]]
+        zone = self.zone[arcs]
+        return arcs, np.arange(len(arcs)) - np.searchsorted(zone, zone)
+
 
 def _whole_scale(demand: np.ndarray, units: np.ndarray) -> float | None:
     """The least 10^k (k <= 3) at which every demand is whole, if demand and capacities stay
@@ -283,14 +291,13 @@ def _min_cost_flow(core: Core, sites: np.ndarray, nearest: int | None = None) ->
     (a feasible flow if one exists there, several times faster)."""
     from ortools.graph.python import min_cost_flow
 
-    assert core.unit_scale is not None and core.by_zone is not None
+    assert core.unit_scale is not None
     I, J = len(core.fixed), len(core.demand)
     if nearest is None:
         arcs = np.flatnonzero(sites[core.site])
     else:
-        ordered = core.by_zone[sites[core.site[core.by_zone]]]
-        zone = core.zone[ordered]
-        arcs = ordered[np.arange(len(ordered)) - np.searchsorted(zone, zone) < nearest]
+        ordered, rank = core.ranked_arcs(sites)
+        arcs = ordered[rank < nearest]
     demand = np.rint(core.demand * core.unit_scale).astype(np.int64)
     capacity = np.floor(core.units * core.unit_scale * (1 + 1e-12)).astype(np.int64)
     top = float(np.abs(core.cost[arcs]).max(initial=1.0)) or 1.0
@@ -328,9 +335,7 @@ def _transport_by_lp(core: Core, sites: np.ndarray, deadline: float) -> tuple[fl
     (then the flows are optimal over every arc from the open sites) or the deadline passes
     (then they are feasible)."""
     usable = np.flatnonzero(sites[core.site])
-    order = usable[np.lexsort((core.cost[usable], core.zone[usable]))]
-    zone = core.zone[order]
-    rank = np.arange(len(order)) - np.searchsorted(zone, zone)  # position among the zone's arcs
+    order, rank = core.ranked_arcs(sites)
     per_zone = TRANSPORT_ARCS_PER_ZONE
     active = np.zeros(len(core.cost), bool)
     active[order[rank < per_zone]] = True
