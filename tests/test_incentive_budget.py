@@ -266,6 +266,19 @@ def test_time_limit_and_options_are_honoured():
     assert json.dumps(loose.to_dict())  # plain JSON
 
 
+def test_without_a_time_limit_the_answer_does_not_depend_on_the_clock(monkeypatch):
+    from optimizers.incentive_budget import exact
+
+    inst = parse_instance(json.loads(EXAMPLE.read_text()))
+    inst = inst.model_copy(update={"budget": inst.budget * 0.5})  # needs a second, finer round
+    fast = solve(inst)
+    clock = itertools.count(step=100.0)  # a machine where every round seems to take minutes
+    monkeypatch.setattr(exact, "now", lambda: next(clock))
+    slow = solve(inst)
+    assert fast.status is slow.status is Status.OPTIMAL and fast.meta["rounds"] == slow.meta["rounds"] == 2
+    assert slow.objective == fast.objective and slow.bound == fast.bound
+
+
 # ----------------------------------------------------------------------------- command line
 
 EXAMPLE = INSTANCES / "incentive_budget" / "q3-growth.json"

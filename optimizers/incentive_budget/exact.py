@@ -16,8 +16,10 @@ the grid, a local polish of the continuous spends, and refinement where the boun
    UB = max_k D_F(k) + lam * min(free - k h, Delta_max) (+ the caps' terms, dp.py).
    For min_spend (min sum x s.t. users(x) >= T) the same tables give the least spend any plan
    reaching T can have: sum lo + min_k [k h + (T - D_F(k)) / lam].
-4. Refine: while the gap is above the tolerance and the next round fits in the time limit
-   (3 s without one), halve h. Both bounds stay valid; the best of each is kept.
+4. Refine: while the gap is above the tolerance and the next round fits in the time limit,
+   halve h. Without a time limit the effort is counted in grid work (cells x units^2, about
+   two rounds of the first size), not seconds, so the same instance gets the same answer on
+   any machine. Both bounds stay valid; the best of each is kept.
 
 With ``step`` the unit can reach the step itself: the grid is then the whole domain and the
 answer exact. (The slack of the bound is second order in h where the plan's cells sit on
@@ -46,7 +48,7 @@ from optimizers.stopping import now
 
 WORK_PER_PASS = 6e7  # cells x units x units of the first round (about 0.2 s here)
 MAX_RESOLUTION = 64_000  # units across the free budget, at most
-EFFORT_S = 3.0  # refinement time when no time limit is given
+EFFORT_WORK = 5 * WORK_PER_PASS  # refinement without a time limit: rounds 1 and 2 of a first-size grid
 
 
 def first_resolution(n_cells: int) -> int:
@@ -60,7 +62,7 @@ def run(inst: IncentiveBudget, options: SolverOptions, *, backend: str | None = 
         from optimizers.incentive_budget import milp
 
         return milp.run(inst, t, options, backend=backend)
-    limit = options.time_limit_s if options.time_limit_s is not None else EFFORT_S
+    limit = options.time_limit_s
     minimizing = inst.objective == "min_spend"
     free = t_free(inst, t)
     resolution = first_resolution(len(inst.cells))
@@ -68,11 +70,13 @@ def run(inst: IncentiveBudget, options: SolverOptions, *, backend: str | None = 
     best_marginal: float | None = None
     bound = -math.inf if minimizing else math.inf
     rounds = 0
+    work = 0.0
     while True:
         rounds += 1
         round_start = time.perf_counter()
         h = unit_for(inst, free, resolution)
         p = grid_round(inst, t, build(inst, t, h))
+        work += len(inst.cells) * resolution**2
         if p.x is not None and (best_x is None or better(inst, local.objective(inst, t, p.x), local.objective(inst, t, best_x))):
             best_x, best_marginal = p.x, p.marginal
         bound = max(bound, p.bound) if minimizing else min(bound, p.bound)
@@ -84,7 +88,10 @@ def run(inst: IncentiveBudget, options: SolverOptions, *, backend: str | None = 
         whole_domain = inst.step is not None and h <= inst.step
         if whole_domain or (gap is not None and gap <= options.gap) or 2 * resolution > MAX_RESOLUTION:
             break
-        if (now() - start) + 4.5 * (now() - round_start) > limit:
+        if limit is None:
+            if work + len(inst.cells) * (2 * resolution) ** 2 > EFFORT_WORK:
+                break
+        elif (now() - start) + 4.5 * (now() - round_start) > limit:
             break  # the next round costs about 4 times this one
         resolution *= 2
     meta = {"rounds": rounds, "grid_unit": h, "resolution": resolution}
