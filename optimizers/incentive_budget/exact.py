@@ -89,8 +89,8 @@ def run(inst: IncentiveBudget, options: SolverOptions, *, backend: str | None = 
         if whole_domain or (gap is not None and gap <= options.gap) or 2 * resolution > MAX_RESOLUTION:
             break
         if limit is None:
-            if work + len(inst.cells) * (2 * resolution) ** 2 > EFFORT_WORK:
-                break
+            if work + len(inst.cells) * (2 * resolution) ** 2 > EFFORT_WORK or now() == math.inf:
+                break  # the next round is beyond the effort, or a stop was requested
         elif (now() - start) + 4.5 * (now() - round_start) > limit:
             break  # the next round costs about 4 times this one
         resolution *= 2
