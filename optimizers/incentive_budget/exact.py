@@ -44,7 +44,7 @@ from optimizers.incentive_budget import dp, local
 from optimizers.incentive_budget.grid import CellTerms, Grid, cell_grid, terms, unit_for, upper_values
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status, relative_gap
-from optimizers.stopping import now
+from optimizers.stopping import expired, now
 
 WORK_PER_PASS = 6e7  # cells x units x units of the first round (about 0.2 s here)
 MAX_RESOLUTION = 64_000  # units across the free budget, at most
@@ -89,7 +89,7 @@ def run(inst: IncentiveBudget, options: SolverOptions, *, backend: str | None = 
         if whole_domain or (gap is not None and gap <= options.gap) or 2 * resolution > MAX_RESOLUTION:
             break
         if limit is None:
-            if work + len(inst.cells) * (2 * resolution) ** 2 > EFFORT_WORK or now() == math.inf:
+            if work + len(inst.cells) * (2 * resolution) ** 2 > EFFORT_WORK or expired(None):
                 break  # the next round is beyond the effort, or a stop was requested
         elif (now() - start) + 4.5 * (now() - round_start) > limit:
             break  # the next round costs about 4 times this one
