@@ -157,3 +157,46 @@ def test_transports_agree_with_the_full_lp(seed, monkeypatch):
             assert full[0] * (1 - 1e-9) <= flow[0] <= full[0] * (1 + 1e-3)  # capacities rounded down to 0.1 unit
             shipped = np.bincount(core.zone, weights=flow[1], minlength=len(core.demand))
             assert np.allclose(shipped, core.demand) and np.all(np.bincount(core.site, weights=flow[1], minlength=len(sites)) <= core.units * (1 + 1e-9))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_made_feasible_reaches_every_zone_with_enough_capacity(seed):
+    from optimizers.front_warehouse.lagrangian import _made_feasible
+
+    inst = _city(seed, capacity_ratio=1.5, open_sites=1, closed_sites=1, max_minutes=14.0, minutes_per_km=2.5, side_km=10.0)
+    core, _ = Core.of(inst)
+    usable = np.isfinite(core.fixed)
+    rng = np.random.default_rng(seed)
+    for _ in range(10):
+        given = rng.random(len(core.fixed)) < rng.uniform(0.0, 0.5)
+        sites = _made_feasible(core, given.copy(), rng.random(len(core.fixed)))
+        assert not (sites & ~usable).any() and (sites >= (given & usable) | core.must).all()
+        reached = np.zeros(len(core.demand), bool)
+        reached[core.zone[sites[core.site]]] = True
+        reachable = np.zeros(len(core.demand), bool)
+        reachable[core.zone[usable[core.site]]] = True
+        assert (reached == reachable).all()
+        assert core.units[sites].sum() >= min(core.total, core.units[usable].sum()) * (1 - 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_local_search_ends_in_a_local_optimum(seed):
+    """From every site open, the local search ends where no allowed drop, add or swap is cheaper."""
+    from optimizers.front_warehouse import lagrangian as lag
+
+    inst = _city(seed, capacity_ratio=2.0)
+    core, _ = Core.of(inst)
+    search = lag.subgradient(core, math.inf, lag.Search(), lp_every=None)
+    start = lag.transport(core, np.isfinite(core.fixed))
+    search.upper, search.flow = start
+    lag.local_search(core, search, math.inf)
+    assert search.upper <= start[0] and lag._priced(core, search.flow) == pytest.approx(search.upper, rel=1e-12)
+    here = lag._in_use(core, search.flow)
+    may_open = ~here & np.isfinite(core.fixed) & (search.if_open < search.upper) & (search.y_mean > lag.Y_CANDIDATE)
+    may_close = here & ~core.must & (search.if_closed < search.upper)
+    moves = [[i] for i in np.flatnonzero(may_close | may_open)] + [[i, k] for i in np.flatnonzero(may_close) for k in np.flatnonzero(may_open)]
+    for move in moves:
+        trial = here.copy()
+        trial[move] = ~trial[move]
+        found = lag.transport(core, trial)
+        assert found is None or found[0] >= search.upper * (1 - 1e-9), move

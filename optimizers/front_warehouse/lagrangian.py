@@ -13,14 +13,16 @@ min sum_a (c_a - u_j) x_a, sum x_a <= Q_i, 0 <= x_a <= d_j (most negative reduce
 first), and L(u) = sum_j u_j d_j + min { sum_i v_i y_i : sum_i Q_i y_i >= D } (a covering
 knapsack: greedy when capacities are equal, else dynamic programming on a capacity grid).
 Every L(u) is a lower bound; u follows subgradient steps (Polyak, towards the incumbent).
-Incumbents: the subproblem's sites (made to reach every zone, topped up to the demand), flows
-by a min-cost flow (the exact transportation LP for final prices), then add / drop / swap
-local search. Fixing: a site whose other state raises L above the cutoff (incumbent less the
+Incumbents: the subproblem's sites and, after the root, the rounding of the running average
+of the subproblems' sites (y_mean >= 1/2), each made to reach every zone and topped up to the
+demand; flows by a min-cost flow (the exact transportation LP for final prices); then add /
+drop / swap local search over the sites that do open in the subproblems, most promising by
+y_mean first. Fixing: a site whose other state raises L above the cutoff (incumbent less the
 gap) keeps its state. Branch and bound on the sites closes the gap: each node re-bounds the
 restricted core from its parent's multipliers, fixes what it can, and branches on the site
 most often half open in the subproblems of its steps (their running average is a fractional
 primal estimate, as in Görtz & Klose's branch and bound for this problem), diving into the
-better child while its bound is low. Single sourcing keeps this bound (a relaxation) and
+better child while its bound is low; the local search polishes each new incumbent. Single sourcing keeps this bound (a relaxation) and
 assigns the plan's sites one per zone.
 """
 
@@ -53,10 +55,11 @@ COVER_GRID = 20_000  # capacity steps of the covering knapsack
 NODE_STEPS = 40  # subgradient steps per branch-and-bound node
 NODE_THETA = 0.5  # their first step size factor
 NODE_PATIENCE = 8  # steps without a better bound before it halves
-SWAPS = 60  # swap moves tried per pass of the local search
+Y_CANDIDATE = 0.01  # sites open less often than this in the subproblems are not opened by the local search
 TRANSPORT_ARCS_PER_ZONE = 6  # arcs into each zone that a transportation LP starts with
 NEAREST_ARCS = 8  # arcs into each zone, from the open sites, of the min-cost flows that price incumbents
 Y_MEAN_WEIGHT = 0.1  # of each step's sites in the running average that guides branching
+POLISH_SHARE = 0.1  # of the time left (no limit: of the time spent), for the local search from each new incumbent of branch and bound
 PLUNGE = 0.5  # branch and bound dives while the child's bound is this far from the least bound towards the cutoff
 
 
@@ -445,27 +448,47 @@ def subgradient(core: Core, deadline: float, search: Search, *, base: Core | Non
 
 
 def _incumbent(core: Core, base: Core, r: Relaxation, search: Search, deadline: float = math.inf) -> None:
-    sites = r.open.copy()
+    """The subproblem's sites made feasible (cheapest v_i per unit of capacity first), priced on ``base``."""
+    _try_sites(base, search, _made_feasible(core, r.open, r.site_value / np.maximum(core.units, 1e-12)), deadline)
+
+
+def _rounded(core: Core, search: Search, deadline: float) -> None:
+    """The sites open in at least half of the subproblems (y_mean >= 1/2), made feasible (most
+    often open first): the rounding of the relaxation's fractional estimate, often a few
+    swaps from the optimum."""
+    assert search.y_mean is not None
+    _try_sites(core, search, _made_feasible(core, search.y_mean >= 0.5, -search.y_mean), deadline)
+
+
+def _made_feasible(core: Core, sites: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """``sites`` (and the must-open ones) with sites added, least ``rank`` first: one into each
+    zone no open site reaches, then enough for the capacity to reach the demand."""
+    usable = np.isfinite(core.fixed)
+    sites = (sites & usable) | core.must
     reach = np.zeros(len(core.demand), bool)
     reach[core.zone[sites[core.site]]] = True
-    if not reach.all():  # zones no open site reaches: open the site of least v_i into each
+    if not reach.all():
         into = np.flatnonzero(~reach[core.zone])
-        into = into[np.lexsort((r.site_value[core.site[into]], core.zone[into]))]
+        into = into[np.lexsort((rank[core.site[into]], core.zone[into]))]
         first = into[np.r_[True, core.zone[into][1:] != core.zone[into][:-1]]]
         sites[core.site[first]] = True
     short = core.total - core.units[sites].sum()
-    if short > 0:  # top up with the cheapest capacity
-        for i in np.argsort(np.where(sites | ~np.isfinite(core.fixed), np.inf, r.site_value / np.maximum(core.units, 1e-12))):
-            if short <= 0 or not np.isfinite(core.fixed[i]) or sites[i]:
-                break
-            sites[i] = True
-            short -= core.units[i]
+    for i in np.argsort(np.where(sites | ~usable, np.inf, rank), kind="stable"):
+        if short <= 0 or sites[i] or not usable[i]:
+            break
+        sites[i] = True
+        short -= core.units[i]
+    return sites
+
+
+def _try_sites(core: Core, search: Search, sites: np.ndarray, deadline: float) -> None:
+    """Price ``sites`` (unless tried before) and keep them if they beat the incumbent."""
     key = np.packbits(sites).tobytes()
-    assert search.tried is not None
+    search.tried = search.tried if search.tried is not None else set()
     if key in search.tried:
         return
     search.tried.add(key)
-    found = transport(base, sites, deadline)
+    found = transport(core, sites, deadline)
     if found is None and expired(deadline):
         search.tried.discard(key)  # cut short by the deadline: no verdict on these sites
     if found is not None and found[0] < search.upper:
@@ -532,35 +555,38 @@ def _flipped_covers(core: Core, v: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def local_search(core: Core, search: Search, deadline: float) -> None:
     """Improve the incumbent by closing a site, opening one, or swapping an open site for a
-    closed one (first improvement), each move priced by a min-cost flow. Moves are tried
-    in the order of the relaxation's site values v_i (drops of the dearest, adds of the
-    cheapest, swaps by v_closed - v_open, the SWAPS most promising)."""
+    closed one (first improvement), each move priced by a min-cost flow. Not tried: moves of
+    a site that provably keeps its state in any cheaper plan (its flipped bound if_open /
+    if_closed is at least the incumbent), and openings of sites (almost) never open in the
+    subproblems (y_mean <= Y_CANDIDATE). The rest go by y_mean: drops of the least often open
+    sites, adds of the most often open, swaps by y_mean(added) - y_mean(dropped), ties by the
+    site values v_i."""
     assert search.flow is not None and search.best_relaxation is not None
     v = search.best_relaxation.site_value
+    often = search.y_mean if search.y_mean is not None else np.zeros(len(v))
+    if_open = search.if_open if search.if_open is not None else np.full(len(v), -math.inf)
+    if_closed = search.if_closed if search.if_closed is not None else np.full(len(v), -math.inf)
     improved = True
     while improved and not expired(deadline):
         improved = False
         open_now = _in_use(core, search.flow)
-        opened = np.flatnonzero(open_now & ~core.must)
-        closed = np.flatnonzero(~open_now & np.isfinite(core.fixed))
-        moves: list[tuple[int, ...]] = [(i,) for i in opened[np.argsort(-v[opened])]] + [(k,) for k in closed[np.argsort(v[closed])]]
+        opened = np.flatnonzero(open_now & ~core.must & (if_closed < search.upper))
+        closed = np.flatnonzero(~open_now & np.isfinite(core.fixed) & (if_open < search.upper) & (often > Y_CANDIDATE))
+        moves: list[tuple[int, ...]] = [(i,) for i in opened[np.lexsort((-v[opened], often[opened]))]]
+        moves += [(k,) for k in closed[np.lexsort((v[closed], -often[closed]))]]
         if len(opened) and len(closed):
-            estimate = v[closed][None, :] - v[opened][:, None]
-            best = np.argsort(estimate, axis=None)[:SWAPS]
-            moves += [(int(opened[a]), int(closed[b])) for a, b in zip(*np.unravel_index(best, estimate.shape), strict=True)]
+            gain = (often[closed][None, :] - often[opened][:, None]).ravel()
+            saving = (v[closed][None, :] - v[opened][:, None]).ravel()
+            pairs = np.unravel_index(np.lexsort((saving, -gain)), (len(opened), len(closed)))
+            moves += [(int(opened[a]), int(closed[b])) for a, b in zip(*pairs, strict=True)]
         for move in moves:
             if expired(deadline):
                 return
             trial = open_now.copy()
             trial[list(move)] = ~trial[list(move)]
-            key = np.packbits(trial).tobytes()
-            if search.tried is not None and key in search.tried:
-                continue
-            if search.tried is not None:
-                search.tried.add(key)
-            found = transport(core, trial, deadline)
-            if found is not None and found[0] < search.upper * (1 - 1e-12):
-                search.upper, search.flow = found
+            before = search.upper
+            _try_sites(core, search, trial, deadline)
+            if search.upper < before * (1 - 1e-12):
                 improved = True
                 break
 
@@ -617,6 +643,8 @@ def _multi_source(inst: FrontWarehouse, options: SolverOptions, relaxation: bool
         search.upper, search.flow = warm_flow
     search = subgradient(core, min(end, started + (0.3 * limit if limit else 60.0)), search)
     log.info("subgradient: %.2f s, %d transport LPs", time.perf_counter() - started, len(search.tried or ()))
+    if search.y_mean is not None:
+        _rounded(core, search, end)
     if search.flow is None and search.best_relaxation is not None:  # no plan yet: what is left goes into one
         _incumbent(core, core, search.best_relaxation, search, end)
     if search.flow is None and not expired(end):  # every usable site open serves the demand if anything does
@@ -744,8 +772,9 @@ class BranchAndBound:
     weaker child bound, forced open / forced closed at the same multipliers), and each child
     starts with its bound. The better child is expanded next while its bound is in the lower
     half between the least open bound and the cutoff (a dive finds plans early). A node with every site decided is priced
-    exactly by its transportation LP. The bound is the least of the open nodes' bounds and
-    of the thresholds used to discard anything."""
+    exactly by its transportation LP. Each new incumbent is polished by the local search (for
+    POLISH_SHARE of the time left). The bound is the least of the open nodes' bounds and of
+    the thresholds used to discard anything."""
 
     def __init__(self, core: Core, search: Search, gap: float) -> None:
         self.core, self.search, self.gap = core, search, gap
@@ -771,7 +800,7 @@ class BranchAndBound:
         return min(self.floor, self.search.upper, self.heap[0].bound if self.heap else math.inf, self.plunge.bound if self.plunge else math.inf)
 
     def run(self, deadline: float) -> float:
-        last_log = time.perf_counter()
+        started = last_log = time.perf_counter()
         node_s = 0.0  # how long the last expansion took: a node that cannot finish in time is not started
         while (self.heap or self.plunge) and not expired(deadline - node_s):
             node = self.plunge or heapq.heappop(self.heap)
@@ -780,9 +809,17 @@ class BranchAndBound:
                 self._discard_below(node.bound)
                 continue
             began = time.perf_counter()
+            before = self.search.upper
             self._expand(node, deadline)
             self._dive_or_queue()
             node_s = time.perf_counter() - began
+            if self.search.upper < before:  # a new incumbent: polish it
+                found = self.search.upper
+                t = time.perf_counter()
+                left = deadline - t if math.isfinite(deadline) else t - started + 1.0
+                local_search(self.core, self.search, min(deadline, t + POLISH_SHARE * left))
+                if self.search.upper < found:
+                    log.info("branch and bound: local search %.10g -> %.10g", found, self.search.upper)
             self.search.report("branch and bound", self.bound(), detail=f"{self.nodes} nodes, {len(self.heap)} open")
             if time.perf_counter() - last_log > 5:
                 log.info("branch and bound: %d nodes, %d open, bound %.10g, incumbent %.10g", self.nodes, len(self.heap), self.bound(), self.search.upper)
