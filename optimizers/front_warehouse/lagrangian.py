@@ -22,8 +22,8 @@ gap) keeps its state. Branch and bound on the sites closes the gap: each node re
 restricted core from its parent's multipliers, fixes what it can, and branches on the site
 most often half open in the subproblems of its steps (their running average is a fractional
 primal estimate, as in Görtz & Klose's branch and bound for this problem), diving into the
-better child while its bound is low; the local search polishes each new incumbent. Single sourcing keeps this bound (a relaxation) and
-assigns the plan's sites one per zone.
+better child while its bound is low; the local search polishes each new incumbent. Single
+sourcing keeps this bound (a relaxation) and assigns the plan's sites one per zone.
 """
 
 from __future__ import annotations
@@ -771,10 +771,10 @@ class BranchAndBound:
     whose running average of the steps' subproblem sites is nearest 1/2 (ties: the highest
     weaker child bound, forced open / forced closed at the same multipliers), and each child
     starts with its bound. The better child is expanded next while its bound is in the lower
-    half between the least open bound and the cutoff (a dive finds plans early). A node with every site decided is priced
-    exactly by its transportation LP. Each new incumbent is polished by the local search (for
-    POLISH_SHARE of the time left). The bound is the least of the open nodes' bounds and of
-    the thresholds used to discard anything."""
+    half between the least open bound and the cutoff (a dive finds plans early). A node with
+    every site decided is priced exactly by its transportation LP. Each new incumbent is
+    polished by the local search (for POLISH_SHARE of the time left). The bound is the least
+    of the open nodes' bounds and of the thresholds used to discard anything."""
 
     def __init__(self, core: Core, search: Search, gap: float) -> None:
         self.core, self.search, self.gap = core, search, gap
