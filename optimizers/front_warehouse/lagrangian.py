@@ -389,7 +389,7 @@ class Search:
     best_relaxation: Relaxation | None = None
     upper: float = math.inf
     flow: np.ndarray | None = None
-    tried: set[bytes] | None = None
+    tried: set[bytes] = field(default_factory=set)  # site sets priced already (shared with the nodes)
     y_mean: np.ndarray | None = None  # the subproblem's sites averaged over the steps: a fractional primal estimate
     plans_count: bool = True  # False when this search is a relaxation: its plans are no incumbents of the problem solved
 
@@ -414,7 +414,6 @@ def subgradient(core: Core, deadline: float, search: Search, *, base: Core | Non
     else:
         u = start.copy()
     since, last_lp = 0, -(lp_every or 0)
-    search.tried = search.tried or set()
     began, lp_time = time.perf_counter(), 0.0
     for step in range(steps):
         r = relax(core, u)
@@ -484,7 +483,6 @@ def _made_feasible(core: Core, sites: np.ndarray, rank: np.ndarray) -> np.ndarra
 def _try_sites(core: Core, search: Search, sites: np.ndarray, deadline: float) -> None:
     """Price ``sites`` (unless tried before) and keep them if they beat the incumbent."""
     key = np.packbits(sites).tobytes()
-    search.tried = search.tried if search.tried is not None else set()
     if key in search.tried:
         return
     search.tried.add(key)
@@ -561,11 +559,9 @@ def local_search(core: Core, search: Search, deadline: float) -> None:
     subproblems (y_mean <= Y_CANDIDATE). The rest go by y_mean: drops of the least often open
     sites, adds of the most often open, swaps by y_mean(added) - y_mean(dropped), ties by the
     site values v_i."""
-    assert search.flow is not None and search.best_relaxation is not None
-    v = search.best_relaxation.site_value
-    often = search.y_mean if search.y_mean is not None else np.zeros(len(v))
-    if_open = search.if_open if search.if_open is not None else np.full(len(v), -math.inf)
-    if_closed = search.if_closed if search.if_closed is not None else np.full(len(v), -math.inf)
+    assert search.flow is not None and search.best_relaxation is not None  # set by subgradient(), as are the next three
+    assert search.y_mean is not None and search.if_open is not None and search.if_closed is not None
+    v, often, if_open, if_closed = search.best_relaxation.site_value, search.y_mean, search.if_open, search.if_closed
     improved = True
     while improved and not expired(deadline):
         improved = False
@@ -642,7 +638,7 @@ def _multi_source(inst: FrontWarehouse, options: SolverOptions, relaxation: bool
     if warm_flow is not None:
         search.upper, search.flow = warm_flow
     search = subgradient(core, min(end, started + (0.3 * limit if limit else 60.0)), search)
-    log.info("subgradient: %.2f s, %d transport LPs", time.perf_counter() - started, len(search.tried or ()))
+    log.info("subgradient: %.2f s, %d transport LPs", time.perf_counter() - started, len(search.tried))
     if search.y_mean is not None:
         _rounded(core, search, end)
     if search.flow is None and search.best_relaxation is not None:  # no plan yet: what is left goes into one
