@@ -121,9 +121,14 @@ def check_size(net: Network) -> None:
                       "Use --method lagrangian on the location core, fewer arcs (travel.max_minutes) or fewer SKUs or scenarios.")
 
 
-def build(inst: FrontWarehouse, *, integral_flows: bool = False, stock_columns: bool | None = None) -> Formulation:
+def build(inst: FrontWarehouse, *, integral_flows: bool = False, stock_columns: bool | None = None, arcs: np.ndarray | None = None,
+          open_sites: np.ndarray | None = None) -> Formulation:
+    """The model; with ``arcs`` (a mask over the network's arcs) only those carry flow, and
+    with ``open_sites`` (a mask over the sites) the openings are fixed: a restriction, whose
+    plans are plans of the instance."""
     net = network(inst)
-    check_size(net)  # before any of the model is built
+    if arcs is None:
+        check_size(net)  # before any of the model is built
     I, K, W = len(net.site_ids), len(net.sku_ids), len(net.scenario_ids)
     m = LinearModel(name=inst.name)
     col_block: list[np.ndarray] = []
@@ -146,7 +151,7 @@ def build(inst: FrontWarehouse, *, integral_flows: bool = False, stock_columns: 
     n_jk = len(jk_zone)
     jk_row = np.full(wanted.shape, -1, np.int64)
     jk_row[jk_zone, jk_sku] = np.arange(n_jk)
-    ak_arc, ak_sku = np.nonzero(wanted[net.arc_zone])
+    ak_arc, ak_sku = np.nonzero(wanted[net.arc_zone] & (True if arcs is None else arcs[:, None]))
     n_ak = len(ak_arc)
     ak_site, ak_zone = net.arc_site[ak_arc], net.arc_zone[ak_arc]
     stock = needs_stock_columns(net) if stock_columns is None else stock_columns
@@ -161,7 +166,8 @@ def build(inst: FrontWarehouse, *, integral_flows: bool = False, stock_columns: 
     hold = 0.0 if stock else net.holding[ak_sku]
 
     # first stage
-    y = cols(FIRST_STAGE, m.add_variables("y", I, lb=net.must_open.astype(float), ub=(~net.closed).astype(float), cost=net.fixed_cost, integer=True))
+    y_lb, y_ub = (net.must_open, ~net.closed) if open_sites is None else (open_sites, open_sites)
+    y = cols(FIRST_STAGE, m.add_variables("y", I, lb=y_lb.astype(float), ub=y_ub.astype(float), cost=net.fixed_cost, integer=True))
     s = cols(FIRST_STAGE, m.add_variables("stock", n_ik, cost=net.holding[ik_sku], integer=integral_flows)) if stock else None
     limited = np.flatnonzero(net.max_skus[ik_site] > 0) if stock else np.zeros(0, np.int64)
     b = cols(FIRST_STAGE, m.add_variables("stocks_sku", len(limited), ub=1.0, integer=True)) if len(limited) else None

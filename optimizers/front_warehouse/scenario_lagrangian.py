@@ -1,0 +1,365 @@
+r"""Stock plans over scenarios by Lagrangian relaxation of the demand rows (no extensive form).
+
+The model of ``milp.py`` without transfers, ``max_skus`` or single sourcing, with pre-sale in
+at most one scenario w*. Arc-SKU pairs (a, k), a = (i, j); scenario w has probability p_w.
+Relax the demand rows (multipliers u_jkw, free), the pre-sale order caps of w*
+(rho_jk >= 0) and each scenario's promise row sum_{k, a in A_P} (x + q)_akw >= alpha_w D_w
+(mu_w >= 0; the per-SKU promised units P_kw drop out). What is left splits by site:
+
+    L(u, rho, mu) = sum u_jkw d_jkw - sum rho_jk pi d_jkw* + sum mu_w alpha_w D_w
+                    + sum_jkw d_jkw min(0, p_w c0_k - u_jkw, p_w l_k - u_jkw)     (depot, lost)
+                    + min { sum_i (f_i + S_i) y_i : y binary, must-open, closed, sum y <= P }
+
+with S_i the site's LP when open: stock s_ik >= 0 at holding h_k ships in each scenario w up
+to s_ik units over its arcs at reduced cost r_akw = p_w c_a - u_jkw - mu_w [a in A_P]
+(0 <= x <= d_jkw, the strong rows with y_i = 1), pre-sale units q_ak at
+p_w* (c_a + h_k) - u_jkw* + rho_jk - mu_w* [a in A_P] (0 <= q <= pi d_jkw*), and
+sum_k v_k (s_ik + sum_a q_ak) <= Q_i. Shipping the most negative arcs first makes the value
+of stock phi_ik(s) = h_k s + sum_w g_ikw(s) convex piecewise linear, so S_i is a continuous
+knapsack over the segments of every phi_ik and every pre-sale arc, taken by slope per unit
+of volume. Each L is a lower bound on the optimum, and its best value is at least the strong
+LP relaxation's. The multipliers follow the volume algorithm (steps along averaged
+subgradients, towards the incumbent).
+
+Plans: the sites the subproblems open (the last ones, and those open in at least half of
+them), each with its best stock and flows by the extensive form of those open sites on the
+cheapest arcs into each zone (an LP once the openings are fixed; a plan of the full instance).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models.front_warehouse import FrontWarehouse, network
+from optimizers import progress
+from optimizers.backends import solve_linear
+from optimizers.front_warehouse import milp
+from optimizers.registry import MethodOutput
+from optimizers.result import SolverOptions, Status, relative_gap
+from optimizers.stopping import expired
+
+log = logging.getLogger(__name__)
+STEPS = 5000  # volume-algorithm steps at most
+THETA = 0.5  # its first step size factor
+AVERAGE = 0.01  # weight of each new subgradient in the direction
+RED_STEPS = 20  # steps without a better bound before the step size shrinks
+BOUND_SHARE = 0.5  # of the time limit for the subgradient steps before plans are priced
+PLAN_ARCS_PER_ZONE = 4  # arcs into each zone, from the open sites, that a plan's LP may use
+Y_MEAN_WEIGHT = 0.1  # of each step's sites in their running average
+
+
+def unsupported(inst: FrontWarehouse) -> str | None:
+    net = network(inst)
+    found = {
+        "transfers": any(len(f) for f in net.transfer_from),
+        "max_skus": bool(net.max_skus.any()),
+        "single sourcing": bool(inst.single_source),
+        "pre-sale in more than one scenario": int((net.presale > 0).sum()) > 1,
+    }
+    extras = [name for name, present in found.items() if present]
+    return f"does not cover {', '.join(extras)} (use --method benders or milp)" if extras else None
+
+
+@dataclass
+class Split:
+    """The instance as arrays over the arc-SKU pairs n that some scenario demands."""
+
+    net: Any
+    max_open: int | None
+    site: np.ndarray  # (n,)
+    zone: np.ndarray
+    sku: np.ndarray
+    arc: np.ndarray
+    cost: np.ndarray  # c_a
+    within: np.ndarray  # bool, arc within the promise
+    demand: np.ndarray  # (W, n) d_jkw of the pair's zone and SKU
+    presale_w: int | None  # w*, the scenario with pre-sale, if any
+
+    @classmethod
+    def of(cls, inst: FrontWarehouse) -> Split:
+        net = network(inst)
+        wanted = net.scen_demand.max(axis=0) > 0
+        arc, sku = np.nonzero(wanted[net.arc_zone])
+        zone = net.arc_zone[arc]
+        pre = np.flatnonzero(net.presale > 0)
+        return cls(net, inst.max_open_sites, net.arc_site[arc], zone, sku, arc, net.arc_cost[arc], net.within_promise[arc],
+                   net.scen_demand[:, zone, sku], int(pre[0]) if len(pre) else None)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        net = self.net
+        return len(net.site_ids), len(net.zone_ids), len(net.sku_ids), len(net.scenario_ids)
+
+
+@dataclass
+class Multipliers:
+    u: np.ndarray  # (W, J, K)
+    rho: np.ndarray  # (J, K), >= 0
+    mu: np.ndarray  # (W,), >= 0
+
+    def step(self, t: float, g: Multipliers) -> Multipliers:
+        return Multipliers(self.u + t * g.u, np.maximum(0.0, self.rho + t * g.rho), np.maximum(0.0, self.mu + t * g.mu))
+
+    def mix(self, share: float, g: Multipliers) -> Multipliers:
+        """(1 - share) self + share g."""
+        return Multipliers((1 - share) * self.u + share * g.u, (1 - share) * self.rho + share * g.rho, (1 - share) * self.mu + share * g.mu)
+
+    def dot(self, g: Multipliers) -> float:
+        return float((self.u * g.u).sum() + (self.rho * g.rho).sum() + (self.mu * g.mu).sum())
+
+    def norm2(self, g: Multipliers) -> float:
+        """||g||^2 over the directions that can move (a multiplier at 0 that g pushes below stays)."""
+        rho = np.where((self.rho <= 0) & (g.rho < 0), 0.0, g.rho)
+        mu = np.where((self.mu <= 0) & (g.mu < 0), 0.0, g.mu)
+        return float((g.u * g.u).sum() + (rho * rho).sum() + (mu * mu).sum())
+
+
+@dataclass
+class Relaxation:
+    value: float
+    open: np.ndarray  # (I,) bool
+    slope: Multipliers  # the subgradient
+
+
+def _segmented_before(group: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """For items sorted by group: the total length ahead of each item within its group."""
+    cum = np.cumsum(length)
+    first = np.r_[True, group[1:] != group[:-1]] if len(group) else np.zeros(0, bool)
+    start = np.maximum.accumulate(np.where(first, cum - length, 0.0)) if len(group) else cum
+    return cum - length - start
+
+
+def relax(sp: Split, m: Multipliers) -> Relaxation:
+    """L(u, rho, mu), the subproblem's sites and the subgradient."""
+    net = sp.net
+    I, J, K, W = sp.shape
+    vol, hold, prob = net.volume, net.holding, net.probability
+    group = sp.site * K + sp.sku
+    # per scenario: the pairs of negative reduced cost, by (site, SKU) then reduced cost
+    ships = []
+    events_g, events_pos, events_jump = [], [], []
+    start_slope = hold[np.arange(I * K) % K].astype(float)  # phi_ik's first slope: h_k + each scenario's best arc
+    for w in range(W):
+        r = prob[w] * sp.cost - m.u[w, sp.zone, sp.sku] - m.mu[w] * sp.within
+        neg = np.flatnonzero((r < 0) & (sp.demand[w] > 0))
+        order = neg[np.lexsort((r[neg], group[neg]))]
+        g, d, rr = group[order], sp.demand[w][order], r[order]
+        before = _segmented_before(g, d)
+        last = np.r_[g[1:] != g[:-1], True] if len(g) else np.zeros(0, bool)
+        following = np.where(last, 0.0, np.r_[rr[1:], 0.0])
+        first = np.r_[True, last[:-1]] if len(g) else np.zeros(0, bool)
+        np.add.at(start_slope, g[first], rr[first])
+        events_g.append(g)
+        events_pos.append(before + d)
+        events_jump.append(following - rr)
+        ships.append((order, before, d))
+    # phi_ik: its slope starts at h_k + the first reduced costs and rises at each breakpoint
+    eg, epos, ejump = np.concatenate(events_g), np.concatenate(events_pos), np.concatenate(events_jump)
+    o = np.lexsort((epos, eg))
+    eg, epos, ejump = eg[o], epos[o], ejump[o]
+    first = np.r_[True, eg[1:] != eg[:-1]] if len(eg) else np.zeros(0, bool)
+    risen = _segmented_before(eg, ejump)  # jumps ahead within the group
+    seg_slope = start_slope[eg] + risen
+    seg_len = epos - np.where(first, 0.0, np.r_[0.0, epos[:-1]])
+    keep = (seg_slope < 0) & (seg_len > 0)
+    s_group, s_len, s_slope = eg[keep], seg_len[keep], seg_slope[keep]
+    # pre-sale arcs of w*
+    if sp.presale_w is not None:
+        w = sp.presale_w
+        pi = net.presale[w]
+        rq = prob[w] * (sp.cost + hold[sp.sku]) - m.u[w, sp.zone, sp.sku] + m.rho[sp.zone, sp.sku] - m.mu[w] * sp.within
+        q_pairs = np.flatnonzero((rq < 0) & (sp.demand[w] > 0))
+        q_len, q_slope = pi * sp.demand[w][q_pairs], rq[q_pairs]
+    else:
+        q_pairs, q_len, q_slope = np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    # each site's knapsack over its segments, best slope per unit of volume first
+    seg_site = np.concatenate([s_group // K, sp.site[q_pairs]])
+    seg_sku = np.concatenate([s_group % K, sp.sku[q_pairs]])
+    length = np.concatenate([s_len, q_len])
+    slope = np.concatenate([s_slope, q_slope])
+    per_volume = np.where(vol[seg_sku] > 0, slope / np.maximum(vol[seg_sku], 1e-300), -np.inf)
+    o = np.lexsort((per_volume, seg_site))
+    volume_len = length[o] * vol[seg_sku[o]]
+    ahead = _segmented_before(seg_site[o], volume_len)
+    room = np.clip(net.capacity[seg_site[o]] - ahead, 0.0, volume_len)
+    taken = np.zeros(len(length))
+    taken[o] = np.where(volume_len > 0, room / np.maximum(vol[seg_sku[o]], 1e-300), length[o])
+    site_value = net.fixed_cost + np.bincount(seg_site, weights=taken * slope, minlength=I)
+    y = _choose_sites(sp, site_value)
+    n_s = len(s_group)
+    stock = np.bincount(s_group, weights=taken[:n_s], minlength=I * K) * np.repeat(y, K)
+    q = np.zeros(len(sp.site))
+    q[q_pairs] = taken[n_s:] * y[sp.site[q_pairs]]
+    # what the subproblem serves, and the subgradient
+    fallback = np.full((W, J, K), np.inf)
+    if net.has_depot:
+        fallback = np.minimum(fallback, prob[:, None, None] * net.depot_cost[None, None, :])
+    fallback = np.minimum(fallback, np.where(net.lost_allowed, prob[:, None, None] * net.lost_cost[None, None, :], np.inf))
+    fallback_gain = np.minimum(0.0, fallback - m.u)
+    served = np.where(fallback_gain < 0, net.scen_demand, 0.0)
+    promised = np.zeros(W)
+    for w, (order, before, d) in enumerate(ships):
+        x = np.clip(stock[group[order]] - before, 0.0, d)
+        np.add.at(served[w], (sp.zone[order], sp.sku[order]), x)
+        promised[w] += float(x[sp.within[order]].sum())
+    grho = np.zeros((J, K))
+    if sp.presale_w is not None:
+        w = sp.presale_w
+        np.add.at(served[w], (sp.zone, sp.sku), q)
+        promised[w] += float(q[sp.within].sum())
+        q_by_zone = np.zeros((J, K))
+        np.add.at(q_by_zone, (sp.zone, sp.sku), q)
+        grho = q_by_zone - net.presale[w] * net.scen_demand[w]
+    total = net.scen_demand.sum(axis=(1, 2))
+    value = (float((m.u * net.scen_demand).sum()) + float((m.mu * net.promise_share * total).sum())
+             + float((net.scen_demand * fallback_gain).sum()) + float(site_value[y].sum()))
+    if sp.presale_w is not None:
+        value -= float((m.rho * net.presale[sp.presale_w] * net.scen_demand[sp.presale_w]).sum())
+    gmu = np.where(net.promise_share > 0, net.promise_share * total - promised, 0.0)
+    return Relaxation(value, y, Multipliers(net.scen_demand - served, grho, gmu))
+
+
+def _choose_sites(sp: Split, site_value: np.ndarray) -> np.ndarray:
+    """min sum v_i y_i over the open-site rules: must-open sites, then the most negative
+    values (at most max_open in all)."""
+    net = sp.net
+    y = net.must_open.copy()
+    free = np.flatnonzero(~net.must_open & ~net.closed & (site_value < 0))
+    free = free[np.argsort(site_value[free], kind="stable")]
+    if sp.max_open is not None:
+        free = free[: max(0, sp.max_open - int(y.sum()))]
+    y[free] = True
+    return y
+
+
+def first_multipliers(sp: Split) -> Multipliers:
+    """u: each unit's cheapest way in (the cheapest arc plus holding, or the depot / a lost sale)."""
+    net = sp.net
+    I, J, K, W = sp.shape
+    cheapest = np.full((J, K), np.inf)
+    np.minimum.at(cheapest, (sp.zone, sp.sku), sp.cost + net.holding[sp.sku])
+    fallback = net.fallback_cost
+    per_unit = np.minimum(cheapest, fallback[None, :])
+    per_unit = np.where(np.isfinite(per_unit), per_unit, 0.0)
+    return Multipliers(net.probability[:, None, None] * per_unit[None], np.zeros((J, K)), np.zeros(W))
+
+
+@dataclass
+class Plan:
+    cost: float
+    open: np.ndarray
+    solution: dict[str, Any]
+
+
+def price_plan(inst: FrontWarehouse, sp: Split, sites: np.ndarray, backend: str, time_limit: float | None) -> Plan | None:
+    """The best stock and flows for these open sites, on the cheapest PLAN_ARCS_PER_ZONE arcs
+    into each zone from them: the extensive form with the openings fixed, an LP."""
+    net = sp.net
+    usable = sites[net.arc_site]
+    arcs = np.flatnonzero(usable)
+    order = arcs[np.lexsort((net.arc_cost[arcs], net.arc_zone[arcs]))]
+    zone = net.arc_zone[order]
+    rank = np.arange(len(order)) - np.searchsorted(zone, zone)
+    keep = np.zeros(len(net.arc_site), bool)
+    keep[order[rank < PLAN_ARCS_PER_ZONE]] = True
+    f = milp.build(inst, stock_columns=True, arcs=keep, open_sites=sites)
+    out = solve_linear(f.model, backend, SolverOptions(time_limit_s=time_limit, gap=1e-9))
+    if out.x is None or out.objective is None or out.status not in (Status.OPTIMAL, Status.FEASIBLE):
+        return None
+    return Plan(float(out.objective), sites.copy(), milp.read_solution(f, out.x).to_dict())
+
+
+@dataclass
+class Search:
+    bound: float = -math.inf
+    best: Multipliers | None = None
+    y_mean: np.ndarray | None = None
+    plan: Plan | None = None
+    tried: set[bytes] | None = None
+    direction: Multipliers | None = None  # the running average of the subgradients
+
+    @property
+    def upper(self) -> float:
+        return self.plan.cost if self.plan is not None else math.inf
+
+
+def volume(sp: Split, search: Search, deadline: float, steps: int = STEPS) -> None:
+    """Raise the bound by the volume algorithm (Barahona and Anbil): steps from the best
+    multipliers along a running average of the subgradients (the slack of an averaged primal
+    point), the step size growing after steps that improve and ascend, shrinking after
+    RED_STEPS that do not. Plain subgradient steps stall far below the LP bound here."""
+    if search.best is None:
+        m = first_multipliers(sp)
+        r = relax(sp, m)
+        search.bound, search.best, search.direction = r.value, m, r.slope
+        search.y_mean = r.open.astype(float)
+    assert search.direction is not None and search.y_mean is not None
+    theta, reds = THETA, 0
+    for step in range(steps):
+        best = search.best
+        norm = best.norm2(search.direction)
+        closed = search.plan is not None and search.upper - search.bound <= 1e-7 * max(1.0, abs(search.upper))
+        if closed or norm <= 1e-12 or theta < 1e-6 or expired(deadline):
+            break
+        target = search.upper if math.isfinite(search.upper) else abs(search.bound) * 1.1 + 1.0
+        m = best.step(theta * max(target - search.bound, 1e-9 * abs(target)) / norm, search.direction)
+        r = relax(sp, m)
+        search.direction = search.direction.mix(AVERAGE, r.slope)
+        search.y_mean = (1 - Y_MEAN_WEIGHT) * search.y_mean + Y_MEAN_WEIGHT * r.open
+        if r.value > search.bound + 1e-12 * abs(search.bound):
+            if r.slope.dot(search.direction) > 0:
+                theta = min(2.0, theta * 1.1)
+            search.bound, search.best, reds = r.value, m, 0
+        else:
+            reds += 1
+            if reds >= RED_STEPS:
+                theta, reds = theta * 0.66, 0
+        progress.update("volume algorithm", incumbent=search.upper if search.plan else None, bound=search.bound)
+        if step % 50 == 0:
+            log.info("scenario lagrangian step %d: bound %.10g, incumbent %.10g", step, search.bound, search.upper)
+
+
+def _try(inst: FrontWarehouse, sp: Split, search: Search, sites: np.ndarray, backend: str, deadline: float) -> None:
+    key = np.packbits(sites).tobytes()
+    assert search.tried is not None
+    if key in search.tried or expired(deadline):
+        return
+    search.tried.add(key)
+    left = None if not math.isfinite(deadline) else max(0.01, deadline - time.perf_counter())
+    plan = price_plan(inst, sp, sites, backend, left)
+    if plan is not None and plan.cost < search.upper:
+        search.plan = plan
+        log.info("scenario lagrangian: plan %.10g with %d sites", plan.cost, int(sites.sum()))
+
+
+def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> MethodOutput:
+    started = time.perf_counter()
+    limit = options.time_limit_s
+    end = math.inf if limit is None else started + limit - 0.05
+    backend = backend or "highs"
+    sp = Split.of(inst)
+    search = Search(tried=set())
+    first = min(end, started + (BOUND_SHARE * limit if limit else 300.0))
+    volume(sp, search, first)
+    assert search.best is not None and search.y_mean is not None
+    last = relax(sp, search.best).open
+    for sites in (last, sp.net.must_open | (search.y_mean >= 0.5)):
+        _try(inst, sp, search, sites, backend, end)
+    if not expired(end):
+        volume(sp, search, end)
+        _try(inst, sp, search, sp.net.must_open | (search.y_mean >= 0.5), backend, end)
+    meta = {"lagrangian_bound": search.bound, "plans_priced": len(search.tried or ())}
+    if search.plan is None:
+        return MethodOutput(Status.NO_SOLUTION, bound=search.bound if math.isfinite(search.bound) else None,
+                            message="no plan found" + (" within the time limit" if expired(end) else ""), meta=meta)
+    objective = search.plan.cost
+    bound = min(search.bound, objective)
+    gap = relative_gap(objective, bound)
+    status = Status.OPTIMAL if gap is not None and gap <= options.gap * (1 + 1e-9) + 1e-12 else Status.FEASIBLE
+    return MethodOutput(status, objective, bound, search.plan.solution, meta=meta)
