@@ -9,7 +9,7 @@ import numpy as np
 from models.front_warehouse import FrontWarehouse
 from optimizers import progress
 from optimizers.backends import BACKENDS, explain_infeasibility, solve_linear
-from optimizers.front_warehouse import benders, lagrangian, milp, pulp_tutorial
+from optimizers.front_warehouse import benders, lagrangian, milp, pulp_tutorial, scenario_lagrangian
 from optimizers.front_warehouse.stochastic import mean_plan, vss_report
 from optimizers.registry import Method, MethodOutput, register, remaining
 from optimizers.result import SolverOptions, Status
@@ -115,5 +115,17 @@ register(
         default_backend="highs",
         unsupported=lagrangian.unsupported,
         preferred=True,  # the default on the location core: 10x-50x faster than the MILP on capa/b/c (benchmarks/RESULTS.md)
+    )
+)
+register(
+    Method(
+        problem="front_warehouse",
+        name="scenario-lagrangian",
+        description="stock plans over scenarios without the extensive form: Lagrangian bounds (demand rows relaxed, per-site "
+        "knapsacks over stock segments, volume algorithm) and plans priced by the LP of their open sites on a few arcs per zone",
+        run=scenario_lagrangian.run,
+        backends=("highs", "scip", "cbc"),
+        default_backend="highs",
+        unsupported=scenario_lagrangian.unsupported,
     )
 )

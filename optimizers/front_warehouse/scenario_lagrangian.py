@@ -80,6 +80,9 @@ class Split:
     within: np.ndarray  # bool, arc within the promise
     demand: np.ndarray  # (W, n) d_jkw of the pair's zone and SKU
     presale_w: int | None  # w*, the scenario with pre-sale, if any
+    order: list[np.ndarray]  # per scenario, the pairs it demands by (site, SKU) then reduced cost at the last multipliers
+    group: np.ndarray  # (n,) site * K + SKU
+    jk: np.ndarray  # (n,) zone * K + SKU
 
     @classmethod
     def of(cls, inst: FrontWarehouse) -> Split:
@@ -89,7 +92,9 @@ class Split:
         zone = net.arc_zone[arc]
         pre = np.flatnonzero(net.presale > 0)
         return cls(net, inst.max_open_sites, net.arc_site[arc], zone, sku, arc, net.arc_cost[arc], net.within_promise[arc],
-                   net.scen_demand[:, zone, sku], int(pre[0]) if len(pre) else None)
+                   net.scen_demand[:, zone, sku], int(pre[0]) if len(pre) else None,
+                   [np.flatnonzero(net.scen_demand[w, zone, sku] > 0) for w in range(len(net.scenario_ids))],
+                   net.arc_site[arc] * len(net.sku_ids) + sku, zone * len(net.sku_ids) + sku)
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -135,33 +140,50 @@ def _segmented_before(group: np.ndarray, length: np.ndarray) -> np.ndarray:
     return cum - length - start
 
 
+def _sorted_within(group: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """The order by group, then key (both as one float: group + key scaled into [0, 1/2]).
+    Timsort, so input that is nearly in this order already (last step's) sorts in about
+    linear time."""
+    if not len(key):
+        return np.zeros(0, np.int64)
+    finite = np.isfinite(key)
+    low = float(key[finite].min(initial=0.0))
+    span = float(key[finite].max(initial=0.0)) - low
+    scaled = np.where(finite, (key - low) / (2.0 * span) if span > 0 else 0.0, np.where(key < 0, 0.0, 0.5))
+    return np.argsort(group + scaled, kind="stable")
+
+
 def relax(sp: Split, m: Multipliers) -> Relaxation:
     """L(u, rho, mu), the subproblem's sites and the subgradient."""
     net = sp.net
     I, J, K, W = sp.shape
     vol, hold, prob = net.volume, net.holding, net.probability
-    group = sp.site * K + sp.sku
+    group, jk = sp.group, sp.jk
+    u_flat = m.u.reshape(W, J * K)
     # per scenario: the pairs of negative reduced cost, by (site, SKU) then reduced cost
     ships = []
     events_g, events_pos, events_jump = [], [], []
     start_slope = hold[np.arange(I * K) % K].astype(float)  # phi_ik's first slope: h_k + each scenario's best arc
     for w in range(W):
-        r = prob[w] * sp.cost - m.u[w, sp.zone, sp.sku] - m.mu[w] * sp.within
-        neg = np.flatnonzero((r < 0) & (sp.demand[w] > 0))
-        order = neg[np.lexsort((r[neg], group[neg]))]
+        r = prob[w] * sp.cost - u_flat[w][jk] - m.mu[w] * sp.within
+        previous = sp.order[w]
+        r_prev = r[previous]
+        again = _sorted_within(group[previous], r_prev)
+        sp.order[w] = previous[again]
+        order = sp.order[w][r_prev[again] < 0]
         g, d, rr = group[order], sp.demand[w][order], r[order]
         before = _segmented_before(g, d)
         last = np.r_[g[1:] != g[:-1], True] if len(g) else np.zeros(0, bool)
         following = np.where(last, 0.0, np.r_[rr[1:], 0.0])
         first = np.r_[True, last[:-1]] if len(g) else np.zeros(0, bool)
-        np.add.at(start_slope, g[first], rr[first])
+        start_slope += np.bincount(g[first], weights=rr[first], minlength=I * K)
         events_g.append(g)
         events_pos.append(before + d)
         events_jump.append(following - rr)
         ships.append((order, before, d))
     # phi_ik: its slope starts at h_k + the first reduced costs and rises at each breakpoint
     eg, epos, ejump = np.concatenate(events_g), np.concatenate(events_pos), np.concatenate(events_jump)
-    o = np.lexsort((epos, eg))
+    o = _sorted_within(eg, epos)  # runs sorted by group and position, merged
     eg, epos, ejump = eg[o], epos[o], ejump[o]
     first = np.r_[True, eg[1:] != eg[:-1]] if len(eg) else np.zeros(0, bool)
     risen = _segmented_before(eg, ejump)  # jumps ahead within the group
@@ -173,7 +195,7 @@ def relax(sp: Split, m: Multipliers) -> Relaxation:
     if sp.presale_w is not None:
         w = sp.presale_w
         pi = net.presale[w]
-        rq = prob[w] * (sp.cost + hold[sp.sku]) - m.u[w, sp.zone, sp.sku] + m.rho[sp.zone, sp.sku] - m.mu[w] * sp.within
+        rq = prob[w] * (sp.cost + hold[sp.sku]) - u_flat[w][jk] + m.rho.ravel()[jk] - m.mu[w] * sp.within
         q_pairs = np.flatnonzero((rq < 0) & (sp.demand[w] > 0))
         q_len, q_slope = pi * sp.demand[w][q_pairs], rq[q_pairs]
     else:
@@ -184,7 +206,7 @@ def relax(sp: Split, m: Multipliers) -> Relaxation:
     length = np.concatenate([s_len, q_len])
     slope = np.concatenate([s_slope, q_slope])
     per_volume = np.where(vol[seg_sku] > 0, slope / np.maximum(vol[seg_sku], 1e-300), -np.inf)
-    o = np.lexsort((per_volume, seg_site))
+    o = _sorted_within(seg_site, per_volume)  # each (site, SKU) is a run already
     volume_len = length[o] * vol[seg_sku[o]]
     ahead = _segmented_before(seg_site[o], volume_len)
     room = np.clip(net.capacity[seg_site[o]] - ahead, 0.0, volume_len)
@@ -202,19 +224,19 @@ def relax(sp: Split, m: Multipliers) -> Relaxation:
         fallback = np.minimum(fallback, prob[:, None, None] * net.depot_cost[None, None, :])
     fallback = np.minimum(fallback, np.where(net.lost_allowed, prob[:, None, None] * net.lost_cost[None, None, :], np.inf))
     fallback_gain = np.minimum(0.0, fallback - m.u)
-    served = np.where(fallback_gain < 0, net.scen_demand, 0.0)
+    served = np.where(fallback_gain < 0, net.scen_demand, 0.0).reshape(W, J * K)
     promised = np.zeros(W)
     for w, (order, before, d) in enumerate(ships):
         x = np.clip(stock[group[order]] - before, 0.0, d)
-        np.add.at(served[w], (sp.zone[order], sp.sku[order]), x)
+        served[w] += np.bincount(jk[order], weights=x, minlength=J * K)
         promised[w] += float(x[sp.within[order]].sum())
     grho = np.zeros((J, K))
     if sp.presale_w is not None:
         w = sp.presale_w
-        np.add.at(served[w], (sp.zone, sp.sku), q)
+        q_by_zone = np.bincount(jk, weights=q, minlength=J * K)
+        served[w] += q_by_zone
         promised[w] += float(q[sp.within].sum())
-        q_by_zone = np.zeros((J, K))
-        np.add.at(q_by_zone, (sp.zone, sp.sku), q)
+        q_by_zone = q_by_zone.reshape(J, K)
         grho = q_by_zone - net.presale[w] * net.scen_demand[w]
     total = net.scen_demand.sum(axis=(1, 2))
     value = (float((m.u * net.scen_demand).sum()) + float((m.mu * net.promise_share * total).sum())
@@ -222,7 +244,7 @@ def relax(sp: Split, m: Multipliers) -> Relaxation:
     if sp.presale_w is not None:
         value -= float((m.rho * net.presale[sp.presale_w] * net.scen_demand[sp.presale_w]).sum())
     gmu = np.where(net.promise_share > 0, net.promise_share * total - promised, 0.0)
-    return Relaxation(value, y, Multipliers(net.scen_demand - served, grho, gmu))
+    return Relaxation(value, y, Multipliers(net.scen_demand - served.reshape(W, J, K), grho, gmu))
 
 
 def _choose_sites(sp: Split, site_value: np.ndarray) -> np.ndarray:
@@ -239,11 +261,15 @@ def _choose_sites(sp: Split, site_value: np.ndarray) -> np.ndarray:
 
 
 def first_multipliers(sp: Split) -> Multipliers:
-    """u: each unit's cheapest way in (the cheapest arc plus holding, or the depot / a lost sale)."""
+    """u: each unit's cheapest way in: the cheapest arc plus holding and the median rent of
+    its volume (stock serves every scenario, so each pays its probability's share), or the
+    depot / a lost sale when that is cheaper."""
     net = sp.net
     I, J, K, W = sp.shape
+    usable = ~net.closed & (net.capacity > 0)
+    rent = float(np.median(net.fixed_cost[usable] / net.capacity[usable])) if usable.any() else 0.0
     cheapest = np.full((J, K), np.inf)
-    np.minimum.at(cheapest, (sp.zone, sp.sku), sp.cost + net.holding[sp.sku])
+    np.minimum.at(cheapest, (sp.zone, sp.sku), sp.cost + net.holding[sp.sku] + rent * net.volume[sp.sku])
     fallback = net.fallback_cost
     per_unit = np.minimum(cheapest, fallback[None, :])
     per_unit = np.where(np.isfinite(per_unit), per_unit, 0.0)

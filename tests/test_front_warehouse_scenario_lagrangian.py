@@ -1,0 +1,137 @@
+"""The scenario Lagrangian: its per-site subproblems against an LP solver, its bound against
+the extensive form (at the LP's duals it equals the LP; it never passes the optimum), its
+plans through evaluate(), and the structures it leaves to other methods."""
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from models import parse_instance
+from models.front_warehouse import generate
+from optimizers import SolverOptions, Status, solve
+from optimizers.backends.lp import solve_lp
+from optimizers.front_warehouse import milp
+from optimizers.front_warehouse import scenario_lagrangian as sl
+
+NORMAL = {"id": "normal", "probability": 0.6, "demand_factor": 1.0}
+WEEKEND = {"id": "weekend", "probability": 0.25, "demand_factor": 1.4}
+PEAK = {"id": "peak", "probability": 0.15, "demand_factor": 2.5, "presale_share": 0.3}
+
+
+def _doc(seed: int = 0, **kwargs) -> dict:
+    options = dict(n_skus=3, side_km=12.0, max_minutes=40, rent_scale=0.2, min_share_within_promise=0.6, sku_groups=True,
+                   capacity_ratio=2.0, scenarios=[NORMAL, WEEKEND, PEAK])
+    options.update(kwargs)
+    return generate(6, 30, seed=seed, **options)
+
+
+CASES = {
+    "presale+depot": {},
+    "lost sales, no depot": {"depot_cost_per_unit": None, "lost_sale_cost": 30.0},
+    "max open sites, no presale": {"max_open_sites": 3, "scenarios": [dict(NORMAL, probability=0.85), dict(PEAK, presale_share=0.0)]},
+    "must-open and closed sites": {"open_sites": 1, "closed_sites": 1},
+}
+
+
+def _random_multipliers(split: sl.Split, seed: int) -> sl.Multipliers:
+    rng = np.random.default_rng(seed)
+    start = sl.first_multipliers(split)
+    return sl.Multipliers(start.u * rng.uniform(0.5, 2.0, start.u.shape), rng.uniform(0, 0.5, start.rho.shape), rng.uniform(0, 0.3, start.mu.shape))
+
+
+def _site_lp(split: sl.Split, m: sl.Multipliers, i: int) -> float:
+    """f_i + S_i by an LP solver: stock per SKU, flows per scenario up to the stock, pre-sale flows, one volume row."""
+    net = split.net
+    _, _, K, W = split.shape
+    pairs = np.flatnonzero(split.site == i)
+    n = len(pairs)
+    cost, upper = [net.holding], [np.full(K, np.inf)]
+    for w in range(W):
+        cost.append(net.probability[w] * split.cost[pairs] - m.u[w, split.zone[pairs], split.sku[pairs]] - m.mu[w] * split.within[pairs])
+        upper.append(split.demand[w][pairs])
+    w_pre = split.presale_w
+    if w_pre is not None:
+        cost.append(net.probability[w_pre] * (split.cost[pairs] + net.holding[split.sku[pairs]]) - m.u[w_pre, split.zone[pairs], split.sku[pairs]]
+                    + m.rho[split.zone[pairs], split.sku[pairs]] - m.mu[w_pre] * split.within[pairs])
+        upper.append(net.presale[w_pre] * split.demand[w_pre][pairs])
+    c = np.concatenate(cost)
+    rows = []
+    for w in range(W):
+        for k in range(K):
+            row = np.zeros(len(c))
+            row[k] = -1.0
+            row[K + w * n + np.flatnonzero(split.sku[pairs] == k)] = 1.0
+            rows.append(row)
+    volume = np.zeros(len(c))
+    volume[:K] = net.volume
+    if w_pre is not None:
+        volume[K + W * n:] = net.volume[split.sku[pairs]]
+    rows.append(volume)
+    rhs = np.r_[np.zeros(W * K), net.capacity[i]]
+    res = linprog(c, A_ub=np.array(rows), b_ub=rhs, bounds=list(zip(np.zeros(len(c)), np.concatenate(upper))), method="highs")
+    return float(res.fun) + float(net.fixed_cost[i])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_site_values_are_the_per_site_lps(seed, monkeypatch):
+    split = sl.Split.of(parse_instance(_doc(seed)))
+    m = _random_multipliers(split, seed)
+    seen = {}
+    choose = sl._choose_sites
+    monkeypatch.setattr(sl, "_choose_sites", lambda sp, values: (seen.setdefault("v", values.copy()), choose(sp, values))[1])
+    sl.relax(split, m)
+    for i in range(split.shape[0]):
+        assert seen["v"][i] == pytest.approx(_site_lp(split, m, i), rel=1e-7, abs=1e-6)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bound_at_the_lp_duals_is_the_lp_value(case):
+    """L(u, rho, mu) at the strong LP's duals equals the LP's value: every term of the
+    relaxation is right (a missing or wrong one moves it), and the sites' choice is exact."""
+    inst = parse_instance(_doc(2, **CASES[case]))
+    f = milp.build(inst, stock_columns=True)
+    model = f.model
+    lp = solve_lp(model.cost, model.matrix(), model.row_lo, model.row_hi, model.lb, model.ub, method="highs-ds")
+    split = sl.Split.of(inst)
+    I, J, K, W = split.shape
+    u, rho, mu = np.zeros((W, J, K)), np.zeros((J, K)), np.zeros(W)
+    for w in range(W):
+        u[w, f.jk_zone, f.jk_sku] = lp.row_dual[model.row_blocks[f"demand[{w}]"]]
+        if f"presale_orders[{w}]" in model.row_blocks:
+            rho[f.jk_zone, f.jk_sku] = np.maximum(0.0, -lp.row_dual[model.row_blocks[f"presale_orders[{w}]"]])
+        if f"promise[{w}]" in model.row_blocks:
+            mu[w] = max(0.0, float(lp.row_dual[model.row_blocks[f"promise[{w}]"]][0]))
+    value = sl.relax(split, sl.Multipliers(u, rho, mu)).value
+    if "max_open_sites" in CASES[case]:  # the choice of sites is integral: at least the LP
+        assert value >= lp.objective * (1 - 1e-7)
+    else:
+        assert value == pytest.approx(lp.objective, rel=1e-7)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bound_and_plan_against_the_extensive_form(case):
+    inst = parse_instance(_doc(3, **CASES[case]))
+    exact = solve(inst, method="milp", options=SolverOptions(gap=1e-9))
+    assert exact.status is Status.OPTIMAL
+    result = solve(inst, method="scenario-lagrangian", options=SolverOptions(time_limit_s=20, gap=1e-9))
+    assert result.status in (Status.OPTIMAL, Status.FEASIBLE)
+    assert result.bound <= exact.objective * (1 + 1e-7)
+    assert result.objective >= exact.objective * (1 - 1e-7)
+    assert result.evaluation["feasible"], result.evaluation["violations"][:3]
+    assert result.evaluation["objective"] == pytest.approx(result.objective, rel=1e-6)
+    assert (result.objective - result.bound) / result.objective < 0.05  # the LP's gap on these, and a plan near the optimum
+
+
+def test_random_multipliers_give_bounds_below_the_optimum():
+    inst = parse_instance(_doc(4))
+    exact = solve(inst, method="milp", options=SolverOptions(gap=1e-9)).objective
+    split = sl.Split.of(inst)
+    for seed in range(5):
+        assert sl.relax(split, _random_multipliers(split, seed)).value <= exact * (1 + 1e-9)
+
+
+def test_structures_it_does_not_cover_are_named():
+    doc = _doc(0, scenarios=[dict(NORMAL, probability=0.85), dict(PEAK, transfer_cost_per_unit=1.0, transfer_max_minutes=20)])
+    message = sl.unsupported(parse_instance(doc))
+    assert message is not None and "transfers" in message
+    assert sl.unsupported(parse_instance(_doc(0))) is None
