@@ -135,3 +135,15 @@ def test_structures_it_does_not_cover_are_named():
     message = sl.unsupported(parse_instance(doc))
     assert message is not None and "transfers" in message
     assert sl.unsupported(parse_instance(_doc(0))) is None
+
+
+def test_relaxation_does_not_depend_on_the_order_kept_from_earlier_steps():
+    inst = parse_instance(_doc(5))
+    used, fresh = sl.Split.of(inst), sl.Split.of(inst)
+    for seed in range(3):
+        sl.relax(used, _random_multipliers(used, 10 + seed))  # leaves its orders sorted for other multipliers
+    m = _random_multipliers(fresh, 99)
+    a, b = sl.relax(used, m), sl.relax(fresh, m)
+    assert a.value == pytest.approx(b.value, rel=1e-12)
+    assert np.array_equal(a.open, b.open)
+    np.testing.assert_allclose(a.slope.u, b.slope.u, atol=1e-9)

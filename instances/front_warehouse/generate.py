@@ -59,6 +59,13 @@ CITY_CORE = {
     ),
 }
 
+# The scale of issue 6's acceptance: 60 sites, 1,000 zones, 20 SKU groups, the three scenarios
+# above (pre-sale in the peak, no transfers), arcs derived from coordinates (about 54,000 arcs,
+# a million arc-SKU pairs per scenario); benchmarks/suites/fw-scenarios-large.toml
+LARGE_SCENARIOS = {
+    "scen-60x1000x20-s1": dict({**SCENARIO_SUITE["scen-12x100x5-s1"], "n_sites": 60, "n_zones": 1000, "n_skus": 20, "derive_arcs": True}),
+}
+
 # Random capacitated location instances of Cornuejols, Sridharan and Thizy (1991): the location
 # core (one SKU, every site to every zone) at capacity ratios 3, 5 and 10.
 CORNUEJOLS = [(n, m, ratio, 1) for n, m in ((100, 1000), (200, 2000)) for ratio in (3, 5, 10)]
@@ -69,7 +76,8 @@ if __name__ == "__main__":
     for n, m, ratio, seed in CORNUEJOLS:
         doc = cornuejols(n, m, ratio=ratio, seed=seed)
         (HERE / "cornuejols" / f"{doc['name']}.json").write_text(json.dumps(doc) + "\n")
-    for folder, examples in ((HERE, EXAMPLES), (HERE / "scenarios", SCENARIO_SUITE), (HERE / "city", CITY_CORE)):
+    for folder, examples in ((HERE, EXAMPLES), (HERE / "scenarios", SCENARIO_SUITE), (HERE / "city", CITY_CORE),
+                             (HERE / "scenarios-large", LARGE_SCENARIOS)):
         folder.mkdir(exist_ok=True)
         for name, kw in examples.items():
             doc = generate(name=name, **kw)

@@ -46,10 +46,10 @@ from optimizers.stopping import expired
 
 log = logging.getLogger(__name__)
 STEPS = 5000  # volume-algorithm steps at most
-THETA = 0.5  # its first step size factor
 AVERAGE = 0.01  # weight of each new subgradient in the direction
-RED_STEPS = 20  # steps without a better bound before the step size shrinks
-BOUND_SHARE = 0.5  # of the time limit for the subgradient steps before plans are priced
+LEVEL_SHARE = 0.02  # of the first bound: the gain the first steps aim at
+RED_STEPS = 20  # steps without a better bound before that aim halves
+BOUND_SHARE = 0.3  # of the time limit for the volume algorithm before the first plans are priced
 PLAN_ARCS_PER_ZONE = 4  # arcs into each zone, from the open sites, that a plan's LP may use
 Y_MEAN_WEIGHT = 0.1  # of each step's sites in their running average
 
@@ -309,6 +309,8 @@ class Search:
     plan: Plan | None = None
     tried: set[bytes] | None = None
     direction: Multipliers | None = None  # the running average of the subgradients
+    level: float = math.inf  # the gain a step aims at
+    reds: int = 0  # steps since the bound last rose
 
     @property
     def upper(self) -> float:
@@ -318,34 +320,35 @@ class Search:
 def volume(sp: Split, search: Search, deadline: float, steps: int = STEPS) -> None:
     """Raise the bound by the volume algorithm (Barahona and Anbil): steps from the best
     multipliers along a running average of the subgradients (the slack of an averaged primal
-    point), the step size growing after steps that improve and ascend, shrinking after
-    RED_STEPS that do not. Plain subgradient steps stall far below the LP bound here."""
+    point), long enough to gain ``search.level`` if the dual were linear (the least of it and
+    the gap to the incumbent). The level grows by half after a step that gains half of it and
+    halves after RED_STEPS that gain nothing. Plain subgradient steps stall far below the LP
+    bound here."""
     if search.best is None:
         m = first_multipliers(sp)
         r = relax(sp, m)
         search.bound, search.best, search.direction = r.value, m, r.slope
         search.y_mean = r.open.astype(float)
+        search.level = LEVEL_SHARE * max(1.0, abs(r.value))
     assert search.direction is not None and search.y_mean is not None
-    theta, reds = THETA, 0
     for step in range(steps):
         best = search.best
         norm = best.norm2(search.direction)
-        closed = search.plan is not None and search.upper - search.bound <= 1e-7 * max(1.0, abs(search.upper))
-        if closed or norm <= 1e-12 or theta < 1e-6 or expired(deadline):
+        gap = search.upper - search.bound
+        if (search.plan is not None and gap <= 1e-7 * max(1.0, abs(search.upper))) or norm <= 1e-12 or search.level < 1e-9 * max(1.0, abs(search.bound)) or expired(deadline):
             break
-        target = search.upper if math.isfinite(search.upper) else abs(search.bound) * 1.1 + 1.0
-        m = best.step(theta * max(target - search.bound, 1e-9 * abs(target)) / norm, search.direction)
+        m = best.step(min(search.level, gap) / norm, search.direction)
         r = relax(sp, m)
         search.direction = search.direction.mix(AVERAGE, r.slope)
         search.y_mean = (1 - Y_MEAN_WEIGHT) * search.y_mean + Y_MEAN_WEIGHT * r.open
         if r.value > search.bound + 1e-12 * abs(search.bound):
-            if r.slope.dot(search.direction) > 0:
-                theta = min(2.0, theta * 1.1)
-            search.bound, search.best, reds = r.value, m, 0
+            if r.value - search.bound >= 0.5 * search.level:
+                search.level *= 1.5
+            search.bound, search.best, search.reds = r.value, m, 0
         else:
-            reds += 1
-            if reds >= RED_STEPS:
-                theta, reds = theta * 0.66, 0
+            search.reds += 1
+            if search.reds >= RED_STEPS:
+                search.level, search.reds = 0.5 * search.level, 0
         progress.update("volume algorithm", incumbent=search.upper if search.plan else None, bound=search.bound)
         if step % 50 == 0:
             log.info("scenario lagrangian step %d: bound %.10g, incumbent %.10g", step, search.bound, search.upper)
@@ -364,6 +367,19 @@ def _try(inst: FrontWarehouse, sp: Split, search: Search, sites: np.ndarray, bac
         log.info("scenario lagrangian: plan %.10g with %d sites", plan.cost, int(sites.sum()))
 
 
+def _widest(sp: Split, y_mean: np.ndarray) -> np.ndarray:
+    """Every site that may open, or under max_open_sites the must-open ones and then the most
+    often open in the relaxation."""
+    net = sp.net
+    sites = ~net.closed
+    if sp.max_open is not None and int(sites.sum()) > sp.max_open:
+        free = np.flatnonzero(~net.closed & ~net.must_open)
+        free = free[np.argsort(-y_mean[free], kind="stable")][: max(0, sp.max_open - int(net.must_open.sum()))]
+        sites = net.must_open.copy()
+        sites[free] = True
+    return sites
+
+
 def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> MethodOutput:
     started = time.perf_counter()
     limit = options.time_limit_s
@@ -380,6 +396,8 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> Me
     if not expired(end):
         volume(sp, search, end)
         _try(inst, sp, search, sp.net.must_open | (search.y_mean >= 0.5), backend, end)
+    if search.plan is None:  # the relaxation's sites cannot serve every scenario: open all that may open
+        _try(inst, sp, search, _widest(sp, search.y_mean), backend, end)
     meta = {"lagrangian_bound": search.bound, "plans_priced": len(search.tried or ())}
     if search.plan is None:
         return MethodOutput(Status.NO_SOLUTION, bound=search.bound if math.isfinite(search.bound) else None,
