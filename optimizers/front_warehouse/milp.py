@@ -118,7 +118,8 @@ def check_size(net: Network) -> None:
     """Refuse (exit 2) an extensive form that would not fit in the memory available."""
     columns, nonzeros = size_estimate(net)
     refuse_if_too_big("the extensive-form MILP", BYTES_PER_NONZERO * nonzeros, f"about {columns:,} columns, {nonzeros:,} nonzeros",
-                      "Use --method lagrangian on the location core, fewer arcs (travel.max_minutes) or fewer SKUs or scenarios.")
+                      "Use --method lagrangian on the location core, --method scenario-lagrangian for stock plans (no extensive form), "
+                      "fewer arcs (travel.max_minutes) or fewer SKUs or scenarios.")
 
 
 def build(inst: FrontWarehouse, *, integral_flows: bool = False, stock_columns: bool | None = None, arcs: np.ndarray | None = None,

@@ -18,8 +18,9 @@ sum_k v_k (s_ik + sum_a q_ak) <= Q_i. Shipping the most negative arcs first make
 of stock phi_ik(s) = h_k s + sum_w g_ikw(s) convex piecewise linear, so S_i is a continuous
 knapsack over the segments of every phi_ik and every pre-sale arc, taken by slope per unit
 of volume. Each L is a lower bound on the optimum, and its best value is at least the strong
-LP relaxation's. The multipliers follow the volume algorithm (steps along averaged
-subgradients, towards the incumbent).
+LP relaxation's. The multipliers follow the volume algorithm (steps from the best multipliers
+along averaged subgradients, each aiming at a gain that grows on success and halves when
+steps keep failing).
 
 Plans: the sites the subproblems open (the last ones, and those open in at least half of
 them), each with its best stock and flows by the extensive form of those open sites on the
@@ -31,7 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -303,11 +304,13 @@ def price_plan(inst: FrontWarehouse, sp: Split, sites: np.ndarray, backend: str,
 
 @dataclass
 class Search:
+    """The best bound and its multipliers, the volume algorithm's state, and the best plan."""
+
     bound: float = -math.inf
     best: Multipliers | None = None
     y_mean: np.ndarray | None = None
     plan: Plan | None = None
-    tried: set[bytes] | None = None
+    tried: set[bytes] = field(default_factory=set)  # site sets priced already
     direction: Multipliers | None = None  # the running average of the subgradients
     level: float = math.inf  # the gain a step aims at
     reds: int = 0  # steps since the bound last rose
@@ -356,7 +359,6 @@ def volume(sp: Split, search: Search, deadline: float, steps: int = STEPS) -> No
 
 def _try(inst: FrontWarehouse, sp: Split, search: Search, sites: np.ndarray, backend: str, deadline: float) -> None:
     key = np.packbits(sites).tobytes()
-    assert search.tried is not None
     if key in search.tried or expired(deadline):
         return
     search.tried.add(key)
@@ -386,7 +388,7 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> Me
     end = math.inf if limit is None else started + limit - 0.05
     backend = backend or "highs"
     sp = Split.of(inst)
-    search = Search(tried=set())
+    search = Search()
     first = min(end, started + (BOUND_SHARE * limit if limit else 300.0))
     volume(sp, search, first)
     assert search.best is not None and search.y_mean is not None
@@ -398,7 +400,7 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> Me
         _try(inst, sp, search, sp.net.must_open | (search.y_mean >= 0.5), backend, end)
     if search.plan is None:  # the relaxation's sites cannot serve every scenario: open all that may open
         _try(inst, sp, search, _widest(sp, search.y_mean), backend, end)
-    meta = {"lagrangian_bound": search.bound, "plans_priced": len(search.tried or ())}
+    meta = {"lagrangian_bound": search.bound, "plans_priced": len(search.tried)}
     if search.plan is None:
         return MethodOutput(Status.NO_SOLUTION, bound=search.bound if math.isfinite(search.bound) else None,
                             message="no plan found" + (" within the time limit" if expired(end) else ""), meta=meta)
