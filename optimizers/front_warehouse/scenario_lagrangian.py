@@ -76,7 +76,6 @@ class Split:
     site: np.ndarray  # (n,)
     zone: np.ndarray
     sku: np.ndarray
-    arc: np.ndarray
     cost: np.ndarray  # c_a
     within: np.ndarray  # bool, arc within the promise
     demand: np.ndarray  # (W, n) d_jkw of the pair's zone and SKU
@@ -84,6 +83,8 @@ class Split:
     order: list[np.ndarray]  # per scenario, the pairs it demands by (site, SKU) then reduced cost at the last multipliers
     group: np.ndarray  # (n,) site * K + SKU
     jk: np.ndarray  # (n,) zone * K + SKU
+    fallback: np.ndarray  # (W, J, K) p_w times the cheaper of the depot and a lost sale (inf: neither)
+    total: np.ndarray  # (W,) demand D_w
 
     @classmethod
     def of(cls, inst: FrontWarehouse) -> Split:
@@ -92,10 +93,12 @@ class Split:
         arc, sku = np.nonzero(wanted[net.arc_zone])
         zone = net.arc_zone[arc]
         pre = np.flatnonzero(net.presale > 0)
-        return cls(net, inst.max_open_sites, net.arc_site[arc], zone, sku, arc, net.arc_cost[arc], net.within_promise[arc],
+        per_unit = np.broadcast_to(net.fallback_cost, net.scen_demand.shape)
+        fallback = np.where(np.isfinite(per_unit), net.probability[:, None, None] * per_unit, np.inf)
+        return cls(net, inst.max_open_sites, net.arc_site[arc], zone, sku, net.arc_cost[arc], net.within_promise[arc],
                    net.scen_demand[:, zone, sku], int(pre[0]) if len(pre) else None,
                    [np.flatnonzero(net.scen_demand[w, zone, sku] > 0) for w in range(len(net.scenario_ids))],
-                   net.arc_site[arc] * len(net.sku_ids) + sku, zone * len(net.sku_ids) + sku)
+                   net.arc_site[arc] * len(net.sku_ids) + sku, zone * len(net.sku_ids) + sku, fallback, net.scen_demand.sum(axis=(1, 2)))
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -115,9 +118,6 @@ class Multipliers:
     def mix(self, share: float, g: Multipliers) -> Multipliers:
         """(1 - share) self + share g."""
         return Multipliers((1 - share) * self.u + share * g.u, (1 - share) * self.rho + share * g.rho, (1 - share) * self.mu + share * g.mu)
-
-    def dot(self, g: Multipliers) -> float:
-        return float((self.u * g.u).sum() + (self.rho * g.rho).sum() + (self.mu * g.mu).sum())
 
     def norm2(self, g: Multipliers) -> float:
         """||g||^2 over the directions that can move (a multiplier at 0 that g pushes below stays)."""
@@ -220,11 +220,7 @@ def relax(sp: Split, m: Multipliers) -> Relaxation:
     q = np.zeros(len(sp.site))
     q[q_pairs] = taken[n_s:] * y[sp.site[q_pairs]]
     # what the subproblem serves, and the subgradient
-    fallback = np.full((W, J, K), np.inf)
-    if net.has_depot:
-        fallback = np.minimum(fallback, prob[:, None, None] * net.depot_cost[None, None, :])
-    fallback = np.minimum(fallback, np.where(net.lost_allowed, prob[:, None, None] * net.lost_cost[None, None, :], np.inf))
-    fallback_gain = np.minimum(0.0, fallback - m.u)
+    fallback_gain = np.minimum(0.0, sp.fallback - m.u)
     served = np.where(fallback_gain < 0, net.scen_demand, 0.0).reshape(W, J * K)
     promised = np.zeros(W)
     for w, (order, before, d) in enumerate(ships):
@@ -239,7 +235,7 @@ def relax(sp: Split, m: Multipliers) -> Relaxation:
         promised[w] += float(q[sp.within].sum())
         q_by_zone = q_by_zone.reshape(J, K)
         grho = q_by_zone - net.presale[w] * net.scen_demand[w]
-    total = net.scen_demand.sum(axis=(1, 2))
+    total = sp.total
     value = (float((m.u * net.scen_demand).sum()) + float((m.mu * net.promise_share * total).sum())
              + float((net.scen_demand * fallback_gain).sum()) + float(site_value[y].sum()))
     if sp.presale_w is not None:
@@ -280,7 +276,6 @@ def first_multipliers(sp: Split) -> Multipliers:
 @dataclass
 class Plan:
     cost: float
-    open: np.ndarray
     solution: dict[str, Any]
 
 
@@ -299,7 +294,7 @@ def price_plan(inst: FrontWarehouse, sp: Split, sites: np.ndarray, backend: str,
     out = solve_linear(f.model, backend, SolverOptions(time_limit_s=time_limit, gap=1e-9))
     if out.x is None or out.objective is None or out.status not in (Status.OPTIMAL, Status.FEASIBLE):
         return None
-    return Plan(float(out.objective), sites.copy(), milp.read_solution(f, out.x).to_dict())
+    return Plan(float(out.objective), milp.read_solution(f, out.x).to_dict())
 
 
 @dataclass
@@ -308,6 +303,7 @@ class Search:
 
     bound: float = -math.inf
     best: Multipliers | None = None
+    best_open: np.ndarray | None = None  # the sites of the relaxation at ``best``
     y_mean: np.ndarray | None = None
     plan: Plan | None = None
     tried: set[bytes] = field(default_factory=set)  # site sets priced already
@@ -326,12 +322,12 @@ def volume(sp: Split, search: Search, deadline: float, steps: int = STEPS) -> No
     point), long enough to gain ``search.level`` if the dual were linear (the least of it and
     the gap to the incumbent). The level grows by half after every step that raises the bound
     and halves after RED_STEPS that do not (on 25 x 300 x 10, growing only after steps that
-    gain half the level took 3,000 steps to come within 0.05% of the LP; this takes 1,800). Plain subgradient steps stall far below the LP
-    bound here."""
+    gain half the level took 3,000 steps to come within 0.05% of the LP; this takes 1,800).
+    Plain subgradient steps stall far below the LP bound here."""
     if search.best is None:
         m = first_multipliers(sp)
         r = relax(sp, m)
-        search.bound, search.best, search.direction = r.value, m, r.slope
+        search.bound, search.best, search.best_open, search.direction = r.value, m, r.open, r.slope
         search.y_mean = r.open.astype(float)
         search.level = LEVEL_SHARE * max(1.0, abs(r.value))
     assert search.direction is not None and search.y_mean is not None
@@ -347,7 +343,7 @@ def volume(sp: Split, search: Search, deadline: float, steps: int = STEPS) -> No
         search.y_mean = (1 - Y_MEAN_WEIGHT) * search.y_mean + Y_MEAN_WEIGHT * r.open
         if r.value > search.bound + 1e-12 * abs(search.bound):
             search.level *= 1.5
-            search.bound, search.best, search.reds = r.value, m, 0
+            search.bound, search.best, search.best_open, search.reds = r.value, m, r.open, 0
         else:
             search.reds += 1
             if search.reds >= RED_STEPS:
@@ -391,9 +387,8 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> Me
     search = Search()
     first = min(end, started + (BOUND_SHARE * limit if limit else 300.0))
     volume(sp, search, first)
-    assert search.best is not None and search.y_mean is not None
-    last = relax(sp, search.best).open
-    for sites in (last, sp.net.must_open | (search.y_mean >= 0.5)):
+    assert search.best_open is not None and search.y_mean is not None
+    for sites in (search.best_open, sp.net.must_open | (search.y_mean >= 0.5)):
         _try(inst, sp, search, sites, backend, end)
     if not expired(end):
         volume(sp, search, end)
