@@ -13,7 +13,7 @@ import pytest
 from models import UsageError, load_instance, parse_instance
 from models.front_warehouse import generate
 from optimizers import SolverOptions, Status, solve
-from optimizers.front_warehouse.lagrangian import Core, _cover, _flipped_covers, _knapsack_cover, relax, restrict
+from optimizers.front_warehouse.lagrangian import Core, _cover, _flipped_covers, _knapsack_cover, _knapsacks, relax, restrict
 from tests.conftest import ORLIB
 
 OPTIMA = {r["instance"]: float(r["optimum"]) for r in csv.DictReader(open(ORLIB / "OPTIMA.tsv"), delimiter="\t")}
@@ -82,6 +82,20 @@ def test_flip_bounds_at_once_equal_the_cover_per_site(equal):
         for i in np.flatnonzero(~sub.must & np.isfinite(sub.fixed)):
             slow = _cover(sub, r.site_value, {int(i): not bool(r.open[i])})[0]
             assert fast[i] == pytest.approx(slow, rel=1e-9, abs=1e-9)
+
+
+def test_knapsacks_with_a_cut_guess_equal_the_full_sort():
+    core, _ = Core.of(_city(3, capacity_ratio=1.5))
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        u = rng.uniform(0, 60, len(core.demand))
+        full = _knapsacks(core, u)
+        critical = full[3]
+        assert np.any(critical < 0)  # some sites are full, or the cut is never used
+        cut = critical + rng.uniform(-5, 5, len(critical)) * (trial % 3)  # exact, too tight or too loose per site
+        guessed = _knapsacks(core, u, cut)
+        for a, b in zip(full, guessed, strict=True):
+            assert np.allclose(a, b, rtol=1e-12, atol=1e-9)
 
 
 def test_arcs_cheaper_than_the_multipliers():
