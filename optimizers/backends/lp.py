@@ -63,3 +63,23 @@ def solve_lp(
     if eq.any():
         dual[eq] = res.eqlin.marginals
     return LPSolution("optimal", np.asarray(res.x), float(res.fun), dual, np.asarray(res.lower.marginals), np.asarray(res.upper.marginals))
+
+
+def solve_lp_stoppable(
+    c: np.ndarray, A: sp.csr_matrix, row_lo: np.ndarray, row_hi: np.ndarray, lb: np.ndarray, ub: np.ndarray, *, method: str = "highs-ipm",
+    time_limit: float | None = None,
+) -> LPSolution:
+    """:func:`solve_lp` in a forked child where possible, so that a stop request (Ctrl-C) or
+    an overrun of ``time_limit`` ends it at once (status "error")."""
+    from optimizers.backends.base import call_in_child, can_fork, child_deadline
+
+    if not can_fork():
+        return solve_lp(c, A, row_lo, row_hi, lb, ub, method=method, time_limit=time_limit)
+    out = call_in_child(_solve_packed, (c, A, row_lo, row_hi, lb, ub, method, time_limit), child_deadline(time_limit),
+                        failure=lambda message: LPSolution("error", message=message))
+    return out if out is not None else LPSolution("error", message="stopped before the LP was solved")
+
+
+def _solve_packed(args: tuple) -> LPSolution:
+    c, A, row_lo, row_hi, lb, ub, method, time_limit = args
+    return solve_lp(c, A, row_lo, row_hi, lb, ub, method=method, time_limit=time_limit)

@@ -121,10 +121,11 @@ register(
     Method(
         problem="front_warehouse",
         name="scenario-lagrangian",
-        description="stock plans over scenarios without the extensive form: Lagrangian bounds (demand rows relaxed, per-site "
-        "knapsacks over stock segments, volume algorithm) and plans priced by the LP of their open sites on a few arcs per zone",
+        description="stock plans over scenarios without the extensive form: plans from the weak LP's openings rounded, each "
+        "priced by the LP of its open sites on a few arcs per zone; Lagrangian bounds (demand rows relaxed, per-site knapsacks "
+        "over stock segments, volume algorithm from those LPs' duals)",
         run=scenario_lagrangian.run,
-        backends=("highs", "scip", "cbc"),
+        backends=("highs",),
         default_backend="highs",
         unsupported=scenario_lagrangian.unsupported,
     )

@@ -123,10 +123,11 @@ def check_size(net: Network) -> None:
 
 
 def build(inst: FrontWarehouse, *, integral_flows: bool = False, stock_columns: bool | None = None, arcs: np.ndarray | None = None,
-          open_sites: np.ndarray | None = None) -> Formulation:
+          open_sites: np.ndarray | None = None, strong: bool = True) -> Formulation:
     """The model; with ``arcs`` (a mask over the network's arcs) only those carry flow, and
     with ``open_sites`` (a mask over the sites) the openings are fixed: a restriction, whose
-    plans are plans of the instance."""
+    plans are plans of the instance. ``strong=False`` leaves out the rows (2) (volume rows (6)
+    still tie stock to openings): the same integer problem with a weaker, much smaller LP."""
     net = network(inst)
     if arcs is None:
         check_size(net)  # before any of the model is built
@@ -212,7 +213,7 @@ def build(inst: FrontWarehouse, *, integral_flows: bool = False, stock_columns: 
         # (2) strong linking x <= d y (or d z)
         z_or_y = y[ak_site] if z is None else z[ak_arc]
         for name, flow, scale in (("strong", x, 1.0), ("presale_strong", q, net.presale[w])):
-            if flow is None:
+            if flow is None or not (strong or z is not None):
                 continue
             rows(w * K + ak_sku, n_ak, f"{name}[{w}]", n_ak, np.concatenate([pair, pair]), np.concatenate([flow, z_or_y]),
                  np.concatenate([np.ones(n_ak), -scale * ak_d]), hi=0.0)

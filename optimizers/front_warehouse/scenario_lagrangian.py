@@ -22,9 +22,11 @@ LP relaxation's. The multipliers follow the volume algorithm (steps from the bes
 along averaged subgradients, each aiming at a gain that grows on success and halves when
 steps keep failing).
 
-Plans: the sites the subproblems open (the last ones, and those open in at least half of
-them), each with its best stock and flows by the extensive form of those open sites on the
-cheapest arcs into each zone (an LP once the openings are fixed; a plan of the full instance).
+Plans: the openings of the weak LP relaxation (no strong rows, a few cheapest arcs per zone)
+rounded at several thresholds, each with its best stock and flows by the extensive form of
+those open sites on the cheapest arcs into each zone (an LP once the openings are fixed; a
+plan of the full instance). That LP's duals on the relaxed rows are multipliers too: the
+volume algorithm starts from the best of them.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import numpy as np
 
 from models.front_warehouse import FrontWarehouse, network
 from optimizers import progress
-from optimizers.backends import solve_linear
+from optimizers.backends.lp import LPSolution, solve_lp_stoppable
 from optimizers.front_warehouse import milp
 from optimizers.registry import MethodOutput
 from optimizers.result import SolverOptions, Status, relative_gap
@@ -52,6 +54,10 @@ LEVEL_SHARE = 0.02  # of the first bound: the gain the first steps aim at
 RED_STEPS = 20  # steps without a better bound before that aim halves
 BOUND_SHARE = 0.3  # of the time limit for the volume algorithm before the first plans are priced
 PLAN_ARCS_PER_ZONE = 4  # arcs into each zone, from the open sites, that a plan's LP may use
+LP_ARCS_PER_ZONE = 4  # arcs into each zone in the LP whose openings are rounded into the first plans
+ROUNDINGS = (0.5, 0.4, 0.3, 0.6)  # thresholds on the LP's openings, in the order tried
+PLAN_SHARE = 0.5  # of the time limit, at most, for that LP and its rounded plans
+DUAL_LEVEL_SHARE = 0.002  # of the bound: the first aim of steps from a plan's LP duals
 Y_MEAN_WEIGHT = 0.1  # of each step's sites in their running average
 
 
@@ -277,24 +283,72 @@ def first_multipliers(sp: Split) -> Multipliers:
 class Plan:
     cost: float
     solution: dict[str, Any]
+    duals: Multipliers | None = None  # its LP's duals: multipliers for the bound
 
 
-def price_plan(inst: FrontWarehouse, sp: Split, sites: np.ndarray, backend: str, time_limit: float | None) -> Plan | None:
-    """The best stock and flows for these open sites, on the cheapest PLAN_ARCS_PER_ZONE arcs
-    into each zone from them: the extensive form with the openings fixed, an LP."""
-    net = sp.net
-    usable = sites[net.arc_site]
-    arcs = np.flatnonzero(usable)
+def cheapest_arcs(net: Any, sites: np.ndarray, per_zone: int) -> np.ndarray:
+    """A mask of the ``per_zone`` cheapest arcs into each zone from ``sites``."""
+    arcs = np.flatnonzero(sites[net.arc_site])
     order = arcs[np.lexsort((net.arc_cost[arcs], net.arc_zone[arcs]))]
     zone = net.arc_zone[order]
     rank = np.arange(len(order)) - np.searchsorted(zone, zone)
     keep = np.zeros(len(net.arc_site), bool)
-    keep[order[rank < PLAN_ARCS_PER_ZONE]] = True
-    f = milp.build(inst, stock_columns=True, arcs=keep, open_sites=sites)
-    out = solve_linear(f.model, backend, SolverOptions(time_limit_s=time_limit, gap=1e-9))
-    if out.x is None or out.objective is None or out.status not in (Status.OPTIMAL, Status.FEASIBLE):
+    keep[order[rank < per_zone]] = True
+    return keep
+
+
+def _solve(f: milp.Formulation, deadline: float) -> LPSolution:
+    m = f.model
+    left = None if not math.isfinite(deadline) else max(0.01, deadline - time.perf_counter())
+    return solve_lp_stoppable(m.cost, m.matrix(), m.row_lo, m.row_hi, m.lb, m.ub, time_limit=left)
+
+
+def duals_as_multipliers(f: milp.Formulation, dual: np.ndarray) -> Multipliers:
+    """The multipliers of the rows this relaxation relaxes, read off an LP's duals: demand
+    (u), pre-sale order caps (rho >= 0) and each scenario's promise total (mu >= 0)."""
+    net, rows = f.net, f.model.row_blocks
+    J, K, W = len(net.zone_ids), len(net.sku_ids), len(net.scenario_ids)
+    u, rho, mu = np.zeros((W, J, K)), np.zeros((J, K)), np.zeros(W)
+    for w in range(W):
+        u[w][f.jk_zone, f.jk_sku] = dual[rows[f"demand[{w}]"]]
+        if f"presale_orders[{w}]" in rows:
+            rho[f.jk_zone, f.jk_sku] = np.maximum(0.0, -dual[rows[f"presale_orders[{w}]"]])
+        if f"promise[{w}]" in rows:
+            mu[w] = max(0.0, float(dual[rows[f"promise[{w}]"]][0]))
+    return Multipliers(u, rho, mu)
+
+
+def price_plan(inst: FrontWarehouse, sp: Split, sites: np.ndarray, deadline: float) -> Plan | None:
+    """The best stock and flows for these open sites, on the cheapest PLAN_ARCS_PER_ZONE arcs
+    into each zone from them: the extensive form with the openings fixed, an LP (HiGHS), whose
+    duals are multipliers for the bound."""
+    f = milp.build(inst, stock_columns=True, arcs=cheapest_arcs(sp.net, sites, PLAN_ARCS_PER_ZONE), open_sites=sites)
+    out = _solve(f, deadline)
+    if out.status != "optimal" or out.x is None or out.row_dual is None:
         return None
-    return Plan(float(out.objective), milp.read_solution(f, out.x).to_dict())
+    return Plan(f.model.objective_value(out.x), milp.read_solution(f, out.x).to_dict(), duals_as_multipliers(f, out.row_dual))
+
+
+def lp_openings(inst: FrontWarehouse, sp: Split, deadline: float) -> np.ndarray | None:
+    """The openings of the weak LP relaxation (``milp.build(strong=False)``) on the
+    LP_ARCS_PER_ZONE cheapest arcs into each zone: a guide for rounding (the arcs left out
+    make its value no bound), or None if it is not solved by ``deadline``."""
+    net = sp.net
+    f = milp.build(inst, stock_columns=True, arcs=cheapest_arcs(net, ~net.closed, LP_ARCS_PER_ZONE), strong=False)
+    out = _solve(f, deadline)
+    return None if out.status != "optimal" or out.x is None else np.asarray(out.x[f.y])
+
+
+def rounded(sp: Split, y: np.ndarray, threshold: float) -> np.ndarray:
+    """The must-open sites and those with y >= threshold (the largest y under max_open_sites)."""
+    net = sp.net
+    sites = net.must_open.copy()
+    free = np.flatnonzero(~net.must_open & ~net.closed & (y >= threshold))
+    free = free[np.argsort(-y[free], kind="stable")]
+    if sp.max_open is not None:
+        free = free[: max(0, sp.max_open - int(sites.sum()))]
+    sites[free] = True
+    return sites
 
 
 @dataclass
@@ -325,11 +379,7 @@ def volume(sp: Split, search: Search, deadline: float, steps: int = STEPS) -> No
     gain half the level took 3,000 steps to come within 0.05% of the LP; this takes 1,800).
     Plain subgradient steps stall far below the LP bound here."""
     if search.best is None:
-        m = first_multipliers(sp)
-        r = relax(sp, m)
-        search.bound, search.best, search.best_open, search.direction = r.value, m, r.open, r.slope
-        search.y_mean = r.open.astype(float)
-        search.level = LEVEL_SHARE * max(1.0, abs(r.value))
+        adopt(sp, search, first_multipliers(sp), LEVEL_SHARE)
     assert search.direction is not None and search.y_mean is not None
     for step in range(steps):
         best = search.best
@@ -353,14 +403,30 @@ def volume(sp: Split, search: Search, deadline: float, steps: int = STEPS) -> No
             log.info("scenario lagrangian step %d: bound %.10g, incumbent %.10g", step, search.bound, search.upper)
 
 
-def _try(inst: FrontWarehouse, sp: Split, search: Search, sites: np.ndarray, backend: str, deadline: float) -> None:
+def adopt(sp: Split, search: Search, m: Multipliers, level_share: float) -> None:
+    """Start (or restart) the volume algorithm from ``m`` if its bound beats the best so far,
+    aiming first at ``level_share`` of the bound."""
+    r = relax(sp, m)
+    if search.best is None or r.value > search.bound:
+        search.bound, search.best, search.best_open, search.direction = r.value, m, r.open, r.slope
+        search.level, search.reds = level_share * max(1.0, abs(r.value)), 0
+        if search.y_mean is None:
+            search.y_mean = r.open.astype(float)
+
+
+def _try(inst: FrontWarehouse, sp: Split, search: Search, sites: np.ndarray, deadline: float) -> None:
     key = np.packbits(sites).tobytes()
     if key in search.tried or expired(deadline):
         return
     search.tried.add(key)
-    left = None if not math.isfinite(deadline) else max(0.01, deadline - time.perf_counter())
-    plan = price_plan(inst, sp, sites, backend, left)
-    if plan is not None and plan.cost < search.upper:
+    progress.update("pricing a plan", detail=f"{int(sites.sum())} sites", incumbent=search.upper if search.plan else None,
+                    bound=search.bound if math.isfinite(search.bound) else None)
+    plan = price_plan(inst, sp, sites, deadline)
+    if plan is None:
+        return
+    if plan.duals is not None:
+        adopt(sp, search, plan.duals, DUAL_LEVEL_SHARE)
+    if plan.cost < search.upper:
         search.plan = plan
         log.info("scenario lagrangian: plan %.10g with %d sites", plan.cost, int(sites.sum()))
 
@@ -379,23 +445,38 @@ def _widest(sp: Split, y_mean: np.ndarray) -> np.ndarray:
 
 
 def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> MethodOutput:
+    """Plans first: the weak LP's openings rounded at each of ROUNDINGS (for PLAN_SHARE of
+    the time at most), each priced by its LP, whose duals start the volume algorithm when
+    they bound better than ``first_multipliers``; the rest of the time raises the bound. If no
+    rounding gives a plan: the relaxation's sites and the rounding of their running average,
+    then every site that may open."""
     started = time.perf_counter()
     limit = options.time_limit_s
     end = math.inf if limit is None else started + limit - 0.05
-    backend = backend or "highs"
     sp = Split.of(inst)
     search = Search()
-    first = min(end, started + (BOUND_SHARE * limit if limit else 300.0))
-    volume(sp, search, first)
-    assert search.best_open is not None and search.y_mean is not None
-    for sites in (search.best_open, sp.net.must_open | (search.y_mean >= 0.5)):
-        _try(inst, sp, search, sites, backend, end)
+    adopt(sp, search, first_multipliers(sp), LEVEL_SHARE)
+    plans_until = min(end, started + PLAN_SHARE * limit) if limit else math.inf
+    progress.update("weak LP relaxation (to round)", bound=search.bound)
+    y = lp_openings(inst, sp, plans_until)
+    pricing_s = 0.0  # how long the last plan took: none is started that would end past plans_until
+    for threshold in ROUNDINGS if y is not None else ():
+        if expired(plans_until - pricing_s):
+            break
+        began = time.perf_counter()
+        _try(inst, sp, search, rounded(sp, y, threshold), end)
+        pricing_s = time.perf_counter() - began
+    if search.plan is None and not expired(end):
+        volume(sp, search, min(end, time.perf_counter() + (BOUND_SHARE * (end - time.perf_counter()) if limit else 300.0)))
+        assert search.best_open is not None and search.y_mean is not None
+        for sites in (search.best_open, sp.net.must_open | (search.y_mean >= 0.5)):
+            _try(inst, sp, search, sites, end)
     if not expired(end):
         volume(sp, search, end)
-        _try(inst, sp, search, sp.net.must_open | (search.y_mean >= 0.5), backend, end)
     if search.plan is None:  # the relaxation's sites cannot serve every scenario: open all that may open
-        _try(inst, sp, search, _widest(sp, search.y_mean), backend, end)
-    meta = {"lagrangian_bound": search.bound, "plans_priced": len(search.tried)}
+        assert search.y_mean is not None
+        _try(inst, sp, search, _widest(sp, search.y_mean), end)
+    meta = {"lagrangian_bound": search.bound, "plans_priced": len(search.tried), "lp_rounded": y is not None}
     if search.plan is None:
         return MethodOutput(Status.NO_SOLUTION, bound=search.bound if math.isfinite(search.bound) else None,
                             message="no plan found" + (" within the time limit" if expired(end) else ""), meta=meta)
