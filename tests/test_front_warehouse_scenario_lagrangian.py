@@ -147,3 +147,75 @@ def test_relaxation_does_not_depend_on_the_order_kept_from_earlier_steps():
     assert a.value == pytest.approx(b.value, rel=1e-12)
     assert np.array_equal(a.open, b.open)
     np.testing.assert_allclose(a.slope.u, b.slope.u, atol=1e-9)
+
+
+def _strong_lp(inst) -> float:
+    model = milp.build(inst, stock_columns=True).model
+    return solve_lp(model.cost, model.matrix(), model.row_lo, model.row_hi, model.lb, model.ub, method="highs-ds").objective
+
+
+def test_bundle_reaches_the_strong_lp_from_the_first_multipliers():
+    """The bound's best value is the strong LP's (without max_open_sites): the bundle gets
+    there, and never above it."""
+    inst = parse_instance(_doc(6))
+    lp = _strong_lp(inst)
+    split = sl.Split.of(inst)
+    search = sl.Search()
+    sl.bundle(split, search, deadline=float("inf"), steps=1000)
+    assert search.bound <= lp * (1 + 1e-7)
+    assert search.bound >= lp * (1 - 1e-4)
+
+
+def test_the_bundle_step_maximises_its_model():
+    """The proximal step (solved through its dual over the cut weights, with bounds on d)
+    against a direct solution of max_{d >= lower, z} z - |d|^2 / 2t, z <= e_b + g_b . d."""
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(0)
+    n, B, t = 6, 4, 0.7
+    cuts = [sl.Cut(rng.normal(size=n), float(rng.uniform(0, 1)), np.zeros(2)) for _ in range(B)]
+    cuts[0].error = 0.0
+    lower = np.array([-np.inf, -np.inf, -np.inf, -0.1, 0.0, -0.3])
+    _, d, predicted = sl._model_step(cuts, lower, t)
+
+    def model(d: np.ndarray) -> float:
+        return min(c.error + c.slope @ d for c in cuts)
+
+    direct = minimize(lambda v: -(v[-1] - v[:-1] @ v[:-1] / (2 * t)), np.zeros(n + 1), method="SLSQP",
+                      bounds=[(lo if np.isfinite(lo) else None, None) for lo in lower] + [(None, None)],
+                      constraints=[{"type": "ineq", "fun": lambda v, c=c: c.error + c.slope @ v[:-1] - v[-1]} for c in cuts],
+                      options={"ftol": 1e-12, "maxiter": 500})
+    best = model(direct.x[:-1]) - direct.x[:-1] @ direct.x[:-1] / (2 * t)
+    assert np.all(d >= lower - 1e-9)
+    assert model(d) - d @ d / (2 * t) == pytest.approx(best, abs=1e-6)
+    assert predicted == pytest.approx(model(d), abs=1e-6)
+
+
+def test_the_weak_formulation_has_the_same_integer_optimum_and_a_weaker_lp():
+    inst = parse_instance(_doc(7))
+    strong, weak = milp.build(inst, stock_columns=True), milp.build(inst, stock_columns=True, strong=False)
+    assert weak.model.num_rows < strong.model.num_rows
+    weak_lp = solve_lp(weak.model.cost, weak.model.matrix(), weak.model.row_lo, weak.model.row_hi, weak.model.lb, weak.model.ub).objective
+    assert weak_lp <= _strong_lp(inst) * (1 + 1e-9)
+    from optimizers.backends import solve_linear
+
+    options = SolverOptions(gap=1e-9)
+    assert solve_linear(weak.model, "highs", options).objective == pytest.approx(solve_linear(strong.model, "highs", options).objective, rel=1e-7)
+
+
+def test_plan_duals_are_multipliers_and_an_lp_in_a_child_is_the_same_lp():
+    """A plan's LP (openings fixed) gives multipliers whose L is a bound; the LP run in a child
+    process gives what it gives in this one."""
+    from optimizers.backends.lp import solve_lp_stoppable
+
+    inst = parse_instance(_doc(8))
+    exact = solve(inst, method="milp", options=SolverOptions(gap=1e-9)).objective
+    split = sl.Split.of(inst)
+    plan = sl.price_plan(inst, split, ~split.net.closed, float("inf"))
+    assert plan is not None and plan.duals is not None
+    assert plan.cost >= exact * (1 - 1e-7)
+    assert sl.relax(split, plan.duals).value <= exact * (1 + 1e-7)
+    m = milp.build(inst, stock_columns=True).model
+    here = solve_lp(m.cost, m.matrix(), m.row_lo, m.row_hi, m.lb, m.ub)
+    there = solve_lp_stoppable(m.cost, m.matrix(), m.row_lo, m.row_hi, m.lb, m.ub, time_limit=60)
+    assert there.status == "optimal" and there.objective == pytest.approx(here.objective, rel=1e-9)
