@@ -521,7 +521,9 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> Me
     progress.update("weak LP relaxation (to round)", bound=search.bound)
     y = lp_openings(inst, sp, plans_until)
     pricing_s = 0.0  # how long the last plan took: none is started that would end past plans_until
-    for threshold in ROUNDINGS if y is not None else ():
+    for threshold in ROUNDINGS:
+        if y is None:
+            break
         if expired(plans_until - pricing_s):
             break
         began = time.perf_counter()
