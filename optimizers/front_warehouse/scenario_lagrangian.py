@@ -424,8 +424,9 @@ def bundle(sp: Split, search: Search, deadline: float, steps: int = STEPS) -> No
     the bundle's cutting-plane model of L less |d|^2 / 2t (rho, mu kept >= 0); the centre
     moves when L gains at least SERIOUS of the model's prediction (t doubles when it gains
     half), else the new cut refines the model (t halves when the cut shows the model was far
-    off). At most BUNDLE_SIZE cuts: the active ones and their aggregate. On 60 x 1,000 x 20 x 3
-    this reaches in 60 s what the volume algorithm did not reach in 600 s."""
+    off). At most BUNDLE_SIZE cuts: the active ones and their aggregate. On 60 x 1,000 x 20 x 3,
+    from a plan's LP duals (1.80 M), it reaches 2.07 M in 35 s and 2.137 M in 200 s, where the
+    volume algorithm reached 1.95 M in 300 s."""
     if search.best is None:
         adopt(sp, search, first_multipliers(sp), FIRST_GAIN)
     assert search.best is not None
