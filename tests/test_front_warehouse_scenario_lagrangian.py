@@ -87,21 +87,13 @@ def test_site_values_are_the_per_site_lps(seed, monkeypatch):
 @pytest.mark.parametrize("case", list(CASES))
 def test_bound_at_the_lp_duals_is_the_lp_value(case):
     """L(u, rho, mu) at the strong LP's duals equals the LP's value: every term of the
-    relaxation is right (a missing or wrong one moves it), and the sites' choice is exact."""
+    relaxation is right (a missing or wrong one moves it), the sites' choice is exact, and the
+    duals are read as multipliers with the right signs."""
     inst = parse_instance(_doc(2, **CASES[case]))
     f = milp.build(inst, stock_columns=True)
     model = f.model
     lp = solve_lp(model.cost, model.matrix(), model.row_lo, model.row_hi, model.lb, model.ub, method="highs-ds")
-    split = sl.Split.of(inst)
-    I, J, K, W = split.shape
-    u, rho, mu = np.zeros((W, J, K)), np.zeros((J, K)), np.zeros(W)
-    for w in range(W):
-        u[w, f.jk_zone, f.jk_sku] = lp.row_dual[model.row_blocks[f"demand[{w}]"]]
-        if f"presale_orders[{w}]" in model.row_blocks:
-            rho[f.jk_zone, f.jk_sku] = np.maximum(0.0, -lp.row_dual[model.row_blocks[f"presale_orders[{w}]"]])
-        if f"promise[{w}]" in model.row_blocks:
-            mu[w] = max(0.0, float(lp.row_dual[model.row_blocks[f"promise[{w}]"]][0]))
-    value = sl.relax(split, sl.Multipliers(u, rho, mu)).value
+    value = sl.relax(sl.Split.of(inst), sl.duals_as_multipliers(f, lp.row_dual)).value
     if "max_open_sites" in CASES[case]:  # the choice of sites is integral: at least the LP
         assert value >= lp.objective * (1 - 1e-7)
     else:

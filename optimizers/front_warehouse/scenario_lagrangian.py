@@ -410,7 +410,7 @@ def _model_step(cuts: list[Cut], lower: np.ndarray, t: float) -> tuple[np.ndarra
     B = len(cuts)
     start = np.full(B, 1.0 / B)
     scale = max(1e-12, abs(phi(start)[0]))
-    res = minimize(lambda lam: phi(lam)[0] / scale, start, jac=lambda lam: phi(lam)[1] / scale, method="SLSQP", bounds=[(0.0, 1.0)] * B,
+    res = minimize(lambda lam: tuple(part / scale for part in phi(lam)), start, jac=True, method="SLSQP", bounds=[(0.0, 1.0)] * B,
                    constraints=[{"type": "eq", "fun": lambda lam: lam.sum() - 1.0, "jac": lambda lam: np.ones(B)}],
                    options={"maxiter": 200, "ftol": 1e-12})
     lam = np.maximum(res.x, 0.0)
