@@ -211,3 +211,35 @@ def test_plan_duals_are_multipliers_and_an_lp_in_a_child_is_the_same_lp():
     here = solve_lp(m.cost, m.matrix(), m.row_lo, m.row_hi, m.lb, m.ub)
     there = solve_lp_stoppable(m.cost, m.matrix(), m.row_lo, m.row_hi, m.lb, m.ub, time_limit=60)
     assert there.status == "optimal" and there.objective == pytest.approx(here.objective, rel=1e-9)
+
+
+@pytest.mark.parametrize("first", [0, 3, 7, 12, 19])
+def test_count_search_finds_the_least_of_a_unimodal_price_and_prices_few_counts(first):
+    asked = []
+
+    def price(k):
+        asked.append(k)
+        return (k - 7) ** 2 + 100.0
+
+    assert sl.count_search(price, first, 20) == 7
+    assert len(asked) == len(set(asked)) <= 10  # each count once, not all 21
+
+
+def test_count_search_walks_up_from_counts_without_a_plan():
+    def price(k):
+        return np.inf if k < 9 else float(k)  # fewer than 9 sites cannot serve: then each site costs
+
+    assert sl.count_search(price, 2, 30) == 9
+
+
+def test_largest_keeps_must_open_sites_and_the_open_site_limit():
+    split = sl.Split.of(parse_instance(_doc(open_sites=1, closed_sites=1, max_open_sites=3)))
+    net = split.net
+    y = np.linspace(1.0, 0.0, len(net.site_ids))
+    y[net.closed] = 2.0  # a closed site never opens, however large its y
+    sites = sl.largest(split, y, 5)
+    assert sites[net.must_open].all() and not sites[net.closed].any()
+    assert sites.sum() == 3
+    free = ~net.must_open & ~net.closed
+    chosen, left = y[sites & free], y[~sites & free]
+    assert chosen.min() >= left.max()
