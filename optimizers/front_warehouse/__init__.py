@@ -121,9 +121,9 @@ register(
     Method(
         problem="front_warehouse",
         name="scenario-lagrangian",
-        description="stock plans over scenarios without the extensive form: plans from the weak LP's openings rounded, each "
+        description="stock plans over scenarios without the extensive form: plans from the weak LP's largest openings, each "
         "priced by the LP of its open sites on a few arcs per zone; Lagrangian bounds (demand rows relaxed, per-site knapsacks "
-        "over stock segments, volume algorithm from those LPs' duals)",
+        "over stock segments, proximal bundle method from those LPs' duals)",
         run=scenario_lagrangian.run,
         backends=("highs",),
         default_backend="highs",

@@ -24,8 +24,8 @@ from the subgradients met, steps kept near the best multipliers).
 Plans: the k largest openings of the weak LP relaxation (no strong rows, a few cheapest arcs
 per zone), k searched around the number at least 1/2, each with its best stock and flows by
 the extensive form of those open sites on the cheapest arcs into each zone (an LP once the
-openings are fixed, by the dual simplex; a plan of the full instance). That LP's duals on the relaxed rows are multipliers too: the
-bundle method starts from the best of them.
+openings are fixed, by the dual simplex; a plan of the full instance). That LP's duals on the
+relaxed rows are multipliers too: the bundle method starts from the best of them.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ NULL_PATIENCE = 30  # null steps that show the model far off before t halves (1:
 SERIOUS = 0.1  # share of its predicted gain a step must realise to move the centre
 FIRST_GAIN = 0.02  # of the first bound: the gain the first step aims at (from first_multipliers)
 BOUND_SHARE = 0.3  # of the time limit for the bound before plans from the relaxation are priced
-PLAN_ARCS_PER_ZONE = 6  # arcs into each zone, from the open sites, that a plan's LP may use (60x1000: 4 cost 0.5% more, 10 only 0.1% less)
+PLAN_ARCS_PER_ZONE = 6  # arcs into each zone from the open sites in a plan's LP (60x1000: 4 cost 0.5% more, 10 0.1% less)
 LP_ARCS_PER_ZONE = 4  # arcs into each zone in the LP whose openings are rounded into the first plans
 COUNT_STEP = 2  # sites added or dropped per probe of the search over how many of the LP's largest openings open
 PLAN_SHARE = 0.5  # of the time limit, at most, for that LP and its rounded plans
@@ -336,16 +336,21 @@ def lp_openings(inst: FrontWarehouse, sp: Split, deadline: float) -> np.ndarray 
     return None if out.status != "optimal" or out.x is None else np.asarray(out.x[f.y])
 
 
-def rounded(sp: Split, y: np.ndarray, threshold: float) -> np.ndarray:
-    """The must-open sites and those with y >= threshold (the largest y under max_open_sites)."""
+def largest(sp: Split, y: np.ndarray, count: int) -> np.ndarray:
+    """The must-open sites and the ``count`` free ones with the largest y (within max_open_sites)."""
     net = sp.net
     sites = net.must_open.copy()
-    free = np.flatnonzero(~net.must_open & ~net.closed & (y >= threshold))
-    free = free[np.argsort(-y[free], kind="stable")]
+    free = np.flatnonzero(~net.must_open & ~net.closed)
     if sp.max_open is not None:
-        free = free[: max(0, sp.max_open - int(sites.sum()))]
-    sites[free] = True
+        count = min(count, max(0, sp.max_open - int(sites.sum())))
+    sites[free[np.argsort(-y[free], kind="stable")][:max(0, count)]] = True
     return sites
+
+
+def rounded(sp: Split, y: np.ndarray, threshold: float) -> np.ndarray:
+    """The must-open sites and those with y >= threshold (the largest y under max_open_sites)."""
+    free = ~sp.net.must_open & ~sp.net.closed
+    return largest(sp, y, int((y[free] >= threshold).sum()))
 
 
 @dataclass
@@ -500,22 +505,12 @@ def _try(inst: FrontWarehouse, sp: Split, search: Search, sites: np.ndarray, dea
     return plan.cost
 
 
-def largest(sp: Split, y: np.ndarray, count: int) -> np.ndarray:
-    """The must-open sites and the ``count`` free ones with the largest y (within max_open_sites)."""
-    net = sp.net
-    sites = net.must_open.copy()
-    free = np.flatnonzero(~net.must_open & ~net.closed)
-    if sp.max_open is not None:
-        count = min(count, max(0, sp.max_open - int(sites.sum())))
-    sites[free[np.argsort(-y[free], kind="stable")][:max(0, count)]] = True
-    return sites
-
-
 def count_search(price: Callable[[int], float], first: int, most: int, step: int = COUNT_STEP) -> int:
     """A count k in [0, most] of least price(k), by a walk from ``first`` in steps of ``step``
     (up, or down if up is no better) while the price falls, then one step of 1 either side of
-    the best (from ``first`` up while it has no plan): the cost of opening the k largest LP openings is about unimodal in k (60 x 1,000:
-    k = 28..33 cost 2.259, 2.233, 2.195, 2.198, 2.214, 2.251 M). ``price`` returns inf when
+    the best (from ``first`` up while it has no plan): the cost of opening the k largest LP
+    openings is about unimodal in k (60 x 1,000: k = 28..33 cost 2.259, 2.233, 2.195, 2.198,
+    2.214, 2.251 M). ``price`` returns inf when
     no plan is found (or time is out): the walk stops there."""
     costs: dict[int, float] = {}
 
@@ -544,22 +539,15 @@ def count_search(price: Callable[[int], float], first: int, most: int, step: int
 def _widest(sp: Split, y_mean: np.ndarray) -> np.ndarray:
     """Every site that may open, or under max_open_sites the must-open ones and then the most
     often open in the relaxation."""
-    net = sp.net
-    sites = ~net.closed
-    if sp.max_open is not None and int(sites.sum()) > sp.max_open:
-        free = np.flatnonzero(~net.closed & ~net.must_open)
-        free = free[np.argsort(-y_mean[free], kind="stable")][: max(0, sp.max_open - int(net.must_open.sum()))]
-        sites = net.must_open.copy()
-        sites[free] = True
-    return sites
+    return largest(sp, y_mean, len(sp.net.site_ids))
 
 
 def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> MethodOutput:
     """Plans first: the weak LP's k largest openings, k by :func:`count_search` from the
     number at least 1/2 (for PLAN_SHARE of the time at most), each priced by its LP, whose
-    duals start the bundle method when they bound better than ``first_multipliers``. After BOUND_SHARE of the time left, the bundle's
-    averaged sites rounded and the relaxation's sites are priced too; the rest of the time
-    raises the bound. Without any plan by then: every site that may open."""
+    duals start the bundle method when they bound better than ``first_multipliers``. After
+    BOUND_SHARE of the time left, the bundle's averaged sites rounded and the relaxation's
+    sites are priced too; the rest of the time raises the bound. Without any plan by then: every site that may open."""
     started = time.perf_counter()
     limit = options.time_limit_s
     end = math.inf if limit is None else started + limit - 0.05
@@ -571,14 +559,15 @@ def run(inst: FrontWarehouse, backend: str | None, options: SolverOptions) -> Me
     y = lp_openings(inst, sp, plans_until)
     if y is not None:
         free = ~sp.net.must_open & ~sp.net.closed
-        pricing_s = [0.0]  # how long the last plan took: none is started that would end past plans_until
+        pricing_s = 0.0  # how long the last plan took: none is started that would end past plans_until
 
         def price(count: int) -> float:
-            if expired(plans_until - pricing_s[0]):
+            nonlocal pricing_s
+            if expired(plans_until - pricing_s):
                 return math.inf
             began = time.perf_counter()
             found = _try(inst, sp, search, largest(sp, y, count), end)
-            pricing_s[0] = time.perf_counter() - began
+            pricing_s = time.perf_counter() - began
             return found
 
         count_search(price, int((y[free] >= 0.5).sum()), int(free.sum()))
